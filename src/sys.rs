@@ -1,0 +1,331 @@
+//! The only module with `unsafe` code: signal handlers, the wake-up pipe, the interval timer,
+//! `flock`, `prctl` and the few calls `nix` does not wrap. Everything above it sees safe
+//! functions. steady is single-threaded on purpose (a fork from a multi-threaded process can
+//! deadlock under qemu-user), so all waiting is done here with signals, a self-pipe and `poll`.
+
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
+use std::time::Duration;
+
+use nix::sys::signal::{self, SaFlags, SigAction, SigHandler, SigSet, Signal};
+use nix::unistd::Pid;
+
+/// Signals steady handles. Handlers are installed without `SA_RESTART`, so a signal interrupts a
+/// blocking `flock` or `poll` with `EINTR` and the caller looks at what arrived.
+const HANDLED: [Signal; 7] = [
+    Signal::SIGINT,
+    Signal::SIGTERM,
+    Signal::SIGHUP,
+    Signal::SIGQUIT,
+    Signal::SIGCHLD,
+    Signal::SIGALRM,
+    Signal::SIGWINCH,
+];
+
+static WAKE_FD: AtomicI32 = AtomicI32::new(-1);
+/// One bit per signal number that arrived and was not yet taken.
+static PENDING: AtomicU64 = AtomicU64::new(0);
+/// One bit per signal number that was sent by a process (`kill`) rather than by the kernel
+/// (a terminal's Ctrl-C reaches the whole foreground group, so it need not be forwarded).
+static FROM_PROCESS: AtomicU64 = AtomicU64::new(0);
+
+extern "C" fn on_signal(sig: libc::c_int, info: *mut libc::siginfo_t, _ctx: *mut libc::c_void) {
+    let bit = 1u64 << (sig as u64 & 63);
+    // SAFETY: the kernel hands a valid siginfo to an SA_SIGINFO handler.
+    let code = unsafe { info.as_ref().map_or(0, |i| i.si_code) };
+    if code == libc::SI_USER || code == libc::SI_QUEUE {
+        FROM_PROCESS.fetch_or(bit, Ordering::SeqCst);
+    }
+    PENDING.fetch_or(bit, Ordering::SeqCst);
+    let fd = WAKE_FD.load(Ordering::SeqCst);
+    if fd >= 0 {
+        // SAFETY: write(2) is async-signal-safe; errno is saved and restored around it.
+        unsafe {
+            let saved = *libc::__errno_location();
+            libc::write(fd, [0u8].as_ptr().cast(), 1);
+            *libc::__errno_location() = saved;
+        }
+    }
+}
+
+/// The read end of the self-pipe every handled signal writes a byte to.
+pub struct SignalPipe {
+    read: OwnedFd,
+    _write: OwnedFd,
+}
+
+impl SignalPipe {
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        // SAFETY: the fd is owned by self and stays open while the borrow lives.
+        unsafe { BorrowedFd::borrow_raw(self.read.as_raw_fd()) }
+    }
+
+    /// Empties the pipe; the signals themselves are read with [`take_signals`].
+    pub fn drain(&self) {
+        let mut buf = [0u8; 64];
+        while matches!(nix::unistd::read(&self.read, &mut buf), Ok(n) if n > 0) {}
+    }
+}
+
+/// Installs steady's handlers. Called once, before any child exists.
+pub fn install_signal_handlers() -> io::Result<SignalPipe> {
+    let (read, write) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC | nix::fcntl::OFlag::O_NONBLOCK)?;
+    WAKE_FD.store(write.as_raw_fd(), Ordering::SeqCst);
+    let action = SigAction::new(
+        SigHandler::SigAction(on_signal),
+        SaFlags::SA_SIGINFO,
+        SigSet::empty(),
+    );
+    for sig in HANDLED {
+        // SAFETY: the handler only touches atomics and calls write(2).
+        unsafe { signal::sigaction(sig, &action) }?;
+    }
+    Ok(SignalPipe {
+        read,
+        _write: write,
+    })
+}
+
+/// A signal that arrived since the last call, and whether a process (not a terminal) sent it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Arrived {
+    pub signal: Signal,
+    pub from_process: bool,
+}
+
+pub fn take_signals() -> Vec<Arrived> {
+    let bits = PENDING.swap(0, Ordering::SeqCst);
+    let from = FROM_PROCESS.swap(0, Ordering::SeqCst);
+    HANDLED
+        .iter()
+        .filter(|s| bits & (1 << (**s as i32)) != 0)
+        .map(|&signal| Arrived {
+            signal,
+            from_process: from & (1 << (signal as i32)) != 0,
+        })
+        .collect()
+}
+
+/// Arms (or with `None` disarms) the process interval timer: SIGALRM after `after`, then every
+/// 10 ms, so that a blocking call entered just after a tick is still interrupted (flock(1) does
+/// the same).
+pub fn set_alarm(after: Option<Duration>) {
+    let to_tv = |d: Duration| libc::timeval {
+        tv_sec: d.as_secs() as libc::time_t,
+        tv_usec: d.subsec_micros() as libc::suseconds_t,
+    };
+    let (value, interval) = match after {
+        Some(d) => (
+            to_tv(d.max(Duration::from_micros(1))),
+            to_tv(Duration::from_millis(10)),
+        ),
+        None => (to_tv(Duration::ZERO), to_tv(Duration::ZERO)),
+    };
+    let timer = libc::itimerval {
+        it_interval: interval,
+        it_value: value,
+    };
+    // SAFETY: plain syscall with a valid struct; the old value is not wanted.
+    unsafe { libc::setitimer(libc::ITIMER_REAL, &timer, std::ptr::null_mut()) };
+}
+
+/// `flock(2)`. Returns the raw OS error so callers can classify by errno (ENOTSUPP 524 has no
+/// `ErrorKind`).
+pub fn flock(fd: RawFd, exclusive: bool, block: bool) -> Result<(), i32> {
+    let mut op = if exclusive {
+        libc::LOCK_EX
+    } else {
+        libc::LOCK_SH
+    };
+    if !block {
+        op |= libc::LOCK_NB;
+    }
+    // SAFETY: flock on a caller-owned fd.
+    if unsafe { libc::flock(fd, op) } == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error().raw_os_error().unwrap_or(0))
+    }
+}
+
+/// Makes orphaned descendants re-parent to steady, so escapees (`setsid`, double fork) can be
+/// found and killed.
+pub fn become_subreaper() -> io::Result<()> {
+    // SAFETY: prctl with integer arguments.
+    if unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) } == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Makes the command's direct child die with steady (`PR_SET_PDEATHSIG`). Grandchildren are
+/// not covered: if steady is SIGKILLed they live on (only a cgroup or container ends them).
+pub fn die_with_parent(cmd: &mut std::process::Command) {
+    let parent = std::process::id() as i32;
+    // SAFETY: the closure runs between fork and exec and makes only async-signal-safe calls.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(cmd, move || child_die_with_parent(parent));
+    }
+}
+
+/// Runs in the forked child before exec; if steady already died between fork and prctl, the
+/// child exits at once.
+fn child_die_with_parent(parent: i32) -> io::Result<()> {
+    // SAFETY: async-signal-safe calls only (prctl, getppid).
+    unsafe {
+        if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        if libc::getppid() != parent {
+            libc::_exit(125);
+        }
+    }
+    Ok(())
+}
+
+/// Sends `sig` to one process; a process already gone is not an error.
+pub fn kill(pid: i32, sig: Signal) {
+    let _ = signal::kill(Pid::from_raw(pid), sig);
+}
+
+/// Sends `sig` to a process group; a group already gone is not an error.
+pub fn kill_group(pgid: i32, sig: Signal) {
+    let _ = signal::killpg(Pid::from_raw(pgid), sig);
+}
+
+/// How a reaped process ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    Exited(i32),
+    Signaled(i32),
+}
+
+/// Reaps one finished child of steady (its own or an adopted orphan) without blocking.
+pub fn reap_any() -> Option<(i32, Ended)> {
+    use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+    loop {
+        match waitpid(None::<Pid>, Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::Exited(pid, code)) => return Some((pid.as_raw(), Ended::Exited(code))),
+            Ok(WaitStatus::Signaled(pid, sig, _)) => {
+                return Some((pid.as_raw(), Ended::Signaled(sig as i32)));
+            }
+            Ok(WaitStatus::StillAlive) | Err(_) => return None,
+            Ok(_) => continue,
+        }
+    }
+}
+
+/// True when stdin is a terminal whose foreground process group is steady's own: a developer
+/// typing in front of a command. The command then stays in steady's group so the terminal
+/// keeps working for it (prompts, Ctrl-C, Ctrl-Z).
+pub fn owns_foreground_terminal() -> bool {
+    let stdin = io::stdin();
+    nix::unistd::isatty(&stdin).unwrap_or(false)
+        && nix::unistd::tcgetpgrp(&stdin).is_ok_and(|pg| pg == nix::unistd::getpgrp())
+}
+
+pub fn is_terminal(fd: RawFd) -> bool {
+    // SAFETY: isatty only inspects the descriptor.
+    unsafe { libc::isatty(fd) == 1 }
+}
+
+/// Ends steady by the signal its command died of, so that a calling shell sees a real signal
+/// death (bash stops a loop on SIGINT). Core dumps are off so the re-raise leaves no core.
+pub fn reraise(sig: i32) -> ! {
+    // SAFETY: resetting a disposition and raising a signal on ourselves.
+    unsafe {
+        let no_core = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        libc::setrlimit(libc::RLIMIT_CORE, &no_core);
+        libc::signal(sig, libc::SIG_DFL);
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, sig);
+        libc::sigprocmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
+        libc::raise(sig);
+    }
+    std::process::exit(128 + sig)
+}
+
+/// Opens a directory for locking: read-only (a directory cannot be opened for writing), no
+/// symlink at the last component, close-on-exec so the command never inherits it.
+pub fn open_dir(path: &std::path::Path) -> io::Result<OwnedFd> {
+    use nix::fcntl::{OFlag, open};
+    use nix::sys::stat::Mode;
+    let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW;
+    Ok(open(path, flags, Mode::empty())?)
+}
+
+/// Opens a lock file inside `dir` without following symlinks: first without `O_CREAT` (so a
+/// file another user made in a sticky directory still opens), then creating it exclusively.
+pub fn open_lock_file(dir: &std::path::Path, name: &str) -> io::Result<OwnedFd> {
+    use nix::fcntl::{OFlag, open};
+    use nix::sys::stat::Mode;
+    let path = dir.join(name);
+    let base = OFlag::O_RDWR | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC | OFlag::O_NOCTTY;
+    for _ in 0..3 {
+        match open(&path, base, Mode::empty()) {
+            Ok(fd) => return Ok(fd),
+            Err(nix::errno::Errno::ENOENT) => {}
+            Err(e) => return Err(e.into()),
+        }
+        match open(
+            &path,
+            base | OFlag::O_CREAT | OFlag::O_EXCL,
+            Mode::from_bits_truncate(0o600),
+        ) {
+            Ok(fd) => return Ok(fd),
+            Err(nix::errno::Errno::EEXIST) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(io::Error::other(
+        "lock file keeps appearing and disappearing",
+    ))
+}
+
+pub fn fstat(fd: RawFd) -> io::Result<libc::stat> {
+    // SAFETY: a zeroed stat is a valid out-parameter.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: fstat on a caller-owned fd.
+    if unsafe { libc::fstat(fd, &mut st) } == 0 {
+        Ok(st)
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+pub fn euid() -> u32 {
+    nix::unistd::geteuid().as_raw()
+}
+
+/// `f_type` of the filesystem holding `path` (statfs magic), to tell NFS and friends apart.
+pub fn filesystem_magic(path: &std::path::Path) -> Option<i64> {
+    nix::sys::statfs::statfs(path)
+        .ok()
+        .map(|s| s.filesystem_type().0)
+}
+
+/// Clock ticks per second, for `/proc/<pid>/stat` start times.
+pub fn clock_ticks() -> u64 {
+    // SAFETY: sysconf has no preconditions.
+    let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if t > 0 { t as u64 } else { 100 }
+}
+
+/// Duplicates steady's stdout or stderr into an owned descriptor, for writing the command's
+/// output unbuffered.
+pub fn dup_stdio(fd: RawFd) -> io::Result<std::fs::File> {
+    // SAFETY: fd 1 and 2 are open for the life of the process; dup gives an owned copy.
+    let new = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 3) };
+    if new < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `new` is a fresh descriptor we own.
+    Ok(unsafe { std::fs::File::from_raw_fd(new) })
+}

@@ -1,0 +1,77 @@
+//! steady's own lines on stderr, always prefixed `steady:`. stdout belongs to the command.
+//! `-q` keeps only errors, `-v` adds the detail lines. Under GitHub Actions, warnings are also
+//! written as `::warning::` annotations so they show on the run's summary page.
+
+use std::io::Write;
+use std::sync::atomic::{AtomicU8, Ordering};
+
+use crate::settings::Verbosity;
+
+static LEVEL: AtomicU8 = AtomicU8::new(1);
+
+pub fn set_verbosity(v: Verbosity) {
+    LEVEL.store(v as u8, Ordering::Relaxed);
+}
+
+fn level() -> u8 {
+    LEVEL.load(Ordering::Relaxed)
+}
+
+fn line(text: &str) {
+    let _ = writeln!(std::io::stderr().lock(), "steady: {text}");
+}
+
+/// A line shown unless `-q`: waiting, retrying, cleaning.
+pub fn status(text: &str) {
+    if level() >= Verbosity::Normal as u8 {
+        line(text);
+    }
+}
+
+/// A warning, shown unless `-q`; also an annotation under GitHub Actions.
+pub fn warn(text: &str) {
+    if level() >= Verbosity::Normal as u8 {
+        line(text);
+        if std::env::var_os("GITHUB_ACTIONS").is_some_and(|v| v == "true") {
+            let _ = writeln!(
+                std::io::stderr().lock(),
+                "::warning title=steady::{}",
+                text.replace('\n', "%0A")
+            );
+        }
+    }
+}
+
+/// Detail shown with `-v`.
+pub fn detail(text: &str) {
+    if level() >= Verbosity::Verbose as u8 {
+        line(text);
+    }
+}
+
+/// An error: always shown.
+pub fn error(text: &str) {
+    line(text);
+}
+
+/// A duration as people write it: `750ms`, `12s`, `3m20s`.
+pub fn human(d: std::time::Duration) -> String {
+    let ms = d.as_millis();
+    if ms < 1000 {
+        format!("{ms}ms")
+    } else if ms < 60_000 {
+        let s = d.as_secs_f64();
+        if s < 10.0 && ms % 1000 != 0 {
+            format!("{s:.1}s")
+        } else {
+            format!("{}s", d.as_secs())
+        }
+    } else {
+        let s = d.as_secs();
+        if s % 60 == 0 {
+            format!("{}m", s / 60)
+        } else {
+            format!("{}m{}s", s / 60, s % 60)
+        }
+    }
+}
