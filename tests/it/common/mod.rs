@@ -1,0 +1,193 @@
+//! The harness every integration test uses: a `Ctx` owning a temp dir with its own HOME, cache
+//! and bin directory, a `steady` command with a scrubbed environment, fixture scripts, process
+//! liveness checks, and `require` for optional tools (skip with a reason, or fail under
+//! `STEADY_TEST_STRICT=1`, as CI runs).
+
+#![allow(dead_code)]
+
+use std::ffi::OsStr;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+pub const STEADY: &str = env!("CARGO_BIN_EXE_steady");
+
+pub struct Ctx {
+    pub tmp: tempfile::TempDir,
+}
+
+impl Ctx {
+    pub fn new() -> Ctx {
+        let tmp = tempfile::Builder::new().prefix("steady-it-").tempdir().expect("temp dir");
+        for d in ["home", "cache", "bin", "tmp", "work"] {
+            std::fs::create_dir_all(tmp.path().join(d)).unwrap();
+        }
+        Ctx { tmp }
+    }
+
+    pub fn root(&self) -> &Path {
+        self.tmp.path()
+    }
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.tmp.path().join(rel)
+    }
+    pub fn home(&self) -> PathBuf {
+        self.path("home")
+    }
+    pub fn bin(&self) -> PathBuf {
+        self.path("bin")
+    }
+    pub fn cache(&self) -> PathBuf {
+        self.path("cache")
+    }
+
+    /// `steady` with a scrubbed environment: its own HOME, XDG dirs and TMPDIR inside the temp
+    /// dir, no inherited `STEADY_*`, and `bin/` first on PATH.
+    pub fn steady(&self) -> Command {
+        let mut cmd = Command::new(STEADY);
+        for (k, _) in std::env::vars_os() {
+            let k = k.to_string_lossy().into_owned();
+            if k.starts_with("STEADY_") || k.starts_with("UV_") || k.starts_with("PIP_") || k == "GITHUB_ACTIONS" {
+                cmd.env_remove(k);
+            }
+        }
+        let path = format!("{}:{}", self.bin().display(), std::env::var("PATH").unwrap_or_default());
+        cmd.env("HOME", self.home())
+            .env("XDG_CACHE_HOME", self.home().join(".cache"))
+            .env("XDG_CONFIG_HOME", self.home().join(".config"))
+            .env_remove("XDG_RUNTIME_DIR")
+            .env("TMPDIR", self.path("tmp"))
+            .env("PATH", path)
+            .current_dir(self.path("work"))
+            .stdin(std::process::Stdio::null());
+        cmd
+    }
+
+    /// Writes an executable `sh` script into `bin/`, for failure modes real installers will
+    /// not produce on demand.
+    pub fn fixture(&self, name: &str, body: &str) -> PathBuf {
+        let p = self.bin().join(name);
+        std::fs::write(&p, format!("#!/bin/sh\n{body}")).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        p
+    }
+
+    pub fn read(&self, rel: &str) -> String {
+        std::fs::read_to_string(self.path(rel)).unwrap_or_default()
+    }
+}
+
+/// Runs a command to its end and returns its output.
+pub fn run(cmd: &mut Command) -> Output {
+    cmd.output().expect("spawn")
+}
+
+pub fn code(out: &Output) -> i32 {
+    use std::os::unix::process::ExitStatusExt;
+    out.status.code().unwrap_or_else(|| 128 + out.status.signal().unwrap_or(0))
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// True while `pid` exists and is not a zombie.
+pub fn pid_alive(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => {
+            let state = stat.rfind(')').and_then(|i| stat[i + 2..].chars().next());
+            !matches!(state, Some('Z') | Some('X') | None)
+        }
+        Err(_) => false,
+    }
+}
+
+/// Waits until `cond` holds, up to `limit`; generous bounds, never a fixed sleep.
+pub fn wait_for(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + limit;
+    while Instant::now() < end {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    cond()
+}
+
+/// Reads pids, one per line, that fixtures wrote into a file.
+pub fn pids_in(path: &Path) -> Vec<i32> {
+    std::fs::read_to_string(path).unwrap_or_default().lines().filter_map(|l| l.trim().parse().ok()).collect()
+}
+
+pub fn strict() -> bool {
+    std::env::var_os("STEADY_TEST_STRICT").is_some_and(|v| !v.is_empty() && v != "0")
+}
+
+/// Says why a test cannot run here: a printed skip normally, a failure under
+/// `STEADY_TEST_STRICT=1` (CI installs every optional tool).
+pub fn skip(reason: &str) {
+    if strict() {
+        panic!("STEADY_TEST_STRICT=1 but this test cannot run: {reason}");
+    }
+    // Straight to stderr: libtest captures eprintln!, and a skip must be seen.
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "SKIP: {reason}");
+}
+
+/// The path of an optional tool on PATH, or a skip.
+pub fn require(tool: &str) -> Option<PathBuf> {
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths).map(|d| d.join(tool)).find(|p| p.is_file() && is_executable(p))
+    });
+    if found.is_none() {
+        skip(&format!("`{tool}` is not installed"));
+    }
+    found
+}
+
+fn is_executable(p: &Path) -> bool {
+    std::fs::metadata(p).is_ok_and(|m| m.permissions().mode() & 0o111 != 0)
+}
+
+/// Python 3 with a given module importable, or a skip.
+pub fn python_with(module: &str) -> Option<PathBuf> {
+    let py = require("python3")?;
+    let ok = Command::new(&py).args(["-c", &format!("import {module}")]).output().is_ok_and(|o| o.status.success());
+    if !ok {
+        skip(&format!("python3 cannot import `{module}`"));
+        return None;
+    }
+    Some(py)
+}
+
+/// Builds a tiny wheel with `tests/fixtures/make_wheel.py`; returns its path.
+pub fn make_wheel(dir: &Path, name: &str, version: &str) -> PathBuf {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/make_wheel.py");
+    let out = Command::new("python3").arg(script).arg(dir).args([name, version]).output().expect("python3");
+    assert!(out.status.success(), "make_wheel failed: {}", String::from_utf8_lossy(&out.stderr));
+    PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
+}
+
+/// Takes an flock on `path` from the test process until the returned file is dropped.
+pub fn hold_flock(path: &Path) -> std::fs::File {
+    let f = std::fs::File::open(path).expect("open for lock");
+    f.lock().expect("flock");
+    f
+}
+
+/// True when a non-blocking exclusive flock on `path` succeeds now (and releases it).
+pub fn flock_free(path: &Path) -> bool {
+    let f = std::fs::File::open(path).expect("open for lock");
+    let free = f.try_lock().is_ok();
+    drop(f);
+    free
+}
+
+pub fn os(s: &str) -> &OsStr {
+    OsStr::new(s)
+}
