@@ -1,30 +1,41 @@
 //! One wrapped run, step by step (spec section 3): identify the command, exec it at once when
-//! there is nothing to do, else find its cache, lock, run attempts, decide after each failure
-//! (clean, back off, retry), and report. The details of each step live in their own modules.
+//! there is nothing to do, else find its cache, lock, run attempts, classify each failure and
+//! act on it (clean, mitigate, back off, retry), and report. The details of each step live in
+//! their own modules; this one only sequences them.
 
 use std::ffi::OsString;
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::{Instant, SystemTime};
 
 use crate::attempt::{self, AttemptSpec, Ending, Output, StopReason};
 use crate::cache::{self, CacheLocation};
+use crate::classify;
 use crate::exit::Outcome;
 use crate::installer::{self, Class, Invocation};
-use crate::lock::{self, Acquired, CacheLock, LockError, LockRequest};
-use crate::retry::{Decision, RetryPolicy};
+use crate::lock::{self, LockError, LockRequest};
+use crate::recover::{Clean, Recovery, Step};
+use crate::report::{AttemptRecord, Report};
+use crate::retry::RetryPolicy;
 use crate::settings::Settings;
 use crate::sys::{self, SignalPipe};
 use crate::ui;
 
-/// How long an installer's own clean command may take (uv's waits on uv's own lock).
-const CLEAN_TIMEOUT: Duration = Duration::from_secs(120);
+/// What steady makes of a command line before doing anything.
+pub struct Plan {
+    pub inv: Option<Invocation>,
+    /// The subcommand writes the cache or an environment: lock and supervise.
+    pub writes: bool,
+    /// Supervise (else exec at once).
+    pub supervise: bool,
+}
 
-pub fn run(settings: Settings) -> Outcome {
-    ui::set_verbosity(settings.verbosity);
+/// Identifies the command and decides between exec and supervision; `Err` is a usage error,
+/// already reported.
+pub fn plan(settings: &Settings) -> Result<Plan, Outcome> {
     if settings.command.is_empty() {
         ui::error("no command given; usage: steady [OPTIONS] [--] <COMMAND> [ARGS...]");
-        return Outcome::SteadyFailed;
+        return Err(Outcome::SteadyFailed);
     }
     let forced = match settings.installer.as_deref() {
         None => None,
@@ -32,11 +43,8 @@ pub fn run(settings: Settings) -> Outcome {
             Some(i) => Some(i),
             None => {
                 let known: Vec<&str> = installer::INSTALLERS.iter().map(|i| i.name).collect();
-                ui::error(&format!(
-                    "unknown installer `{name}` for --installer; known: {}",
-                    known.join(", ")
-                ));
-                return Outcome::SteadyFailed;
+                ui::error(&format!("unknown installer `{name}` for --installer; known: {}", known.join(", ")));
+                return Err(Outcome::SteadyFailed);
             }
         },
     };
@@ -46,17 +54,35 @@ pub fn run(settings: Settings) -> Outcome {
         Some(_) => writes || settings.supervise_flag_given,
         None => settings.supervise_requested || settings.cache.is_some(),
     };
-    if !supervise {
+    Ok(Plan { inv, writes, supervise })
+}
+
+pub fn run(settings: Settings) -> Outcome {
+    ui::set_verbosity(settings.verbosity);
+    let plan = match plan(&settings) {
+        Ok(p) => p,
+        Err(outcome) => return outcome,
+    };
+    if !plan.supervise {
         return exec(&settings);
     }
     match sys::install_signal_handlers() {
-        Ok(signals) => Supervisor {
-            settings: &settings,
-            inv: inv.as_ref(),
-            writes,
-            signals: &signals,
+        Ok(signals) => {
+            let sup = Supervisor { settings: &settings, inv: plan.inv.as_ref(), writes: plan.writes, signals: &signals };
+            let mut report = Report {
+                command: settings.command.iter().map(|a| a.to_string_lossy().into_owned()).collect(),
+                installer: plan.inv.as_ref().map(|i| i.installer.name.to_owned()),
+                ..Report::default()
+            };
+            let outcome = sup.run(&mut report);
+            if let Some(path) = &settings.report {
+                report.exit_code = outcome.code();
+                if let Err(e) = report.write(path) {
+                    ui::warn(&format!("cannot write the report to `{}`: {e}", path.display()));
+                }
+            }
+            outcome
         }
-        .run(),
         Err(e) => {
             ui::error(&format!("cannot set up signal handling: {e}"));
             Outcome::SteadyFailed
@@ -67,21 +93,13 @@ pub fn run(settings: Settings) -> Outcome {
 /// Replaces steady with the command: same pid, no lock, nothing in between.
 fn exec(settings: &Settings) -> Outcome {
     let argv = &settings.command;
-    let err = std::process::Command::new(&argv[0])
-        .args(&argv[1..])
-        .envs(settings.envs.iter().map(|(k, v)| (k, v)))
-        .exec();
-    report_spawn_failure(argv, &attempt_ending_for(&err))
-}
-
-fn attempt_ending_for(err: &std::io::Error) -> Ending {
-    match (err.kind(), err.raw_os_error()) {
+    let err = std::process::Command::new(&argv[0]).args(&argv[1..]).envs(settings.envs.iter().map(|(k, v)| (k, v))).exec();
+    let ending = match (err.kind(), err.raw_os_error()) {
         (std::io::ErrorKind::NotFound, _) => Ending::NotFound,
-        (std::io::ErrorKind::PermissionDenied, _) | (_, Some(libc::ENOEXEC)) => {
-            Ending::NotExecutable(err.to_string())
-        }
+        (std::io::ErrorKind::PermissionDenied, _) | (_, Some(libc::ENOEXEC)) => Ending::NotExecutable(err.to_string()),
         _ => Ending::SpawnFailed(err.to_string()),
-    }
+    };
+    report_spawn_failure(argv, &ending)
 }
 
 fn report_spawn_failure(argv: &[OsString], ending: &Ending) -> Outcome {
@@ -96,9 +114,7 @@ fn report_spawn_failure(argv: &[OsString], ending: &Ending) -> Outcome {
             Outcome::NotExecutable
         }
         Ending::NoProcesses => {
-            ui::error(&format!(
-                "cannot start `{program}`: the process limit is reached (ulimit -u)"
-            ));
+            ui::error(&format!("cannot start `{program}`: the process limit is reached (ulimit -u)"));
             Outcome::SteadyFailed
         }
         other => {
@@ -106,6 +122,27 @@ fn report_spawn_failure(argv: &[OsString], ending: &Ending) -> Outcome {
             Outcome::SteadyFailed
         }
     }
+}
+
+/// The cache the run locks and may clear: `--cache`, else the installer's own, for commands
+/// that write it.
+pub fn locate_cache(settings: &Settings, inv: Option<&Invocation>, writes: bool, signals: &SignalPipe) -> Option<CacheLocation> {
+    if let Some(path) = &settings.cache {
+        let path = std::path::absolute(path).unwrap_or_else(|_| path.clone());
+        return Some(CacheLocation::Dir { path, source: "--cache".into() });
+    }
+    // A --shared reader of a read-only subcommand locks the cache too: that keeps writers out.
+    let inv = inv.filter(|_| writes || settings.shared)?;
+    let mut ask = |argv: &[OsString], timeout| {
+        let r = attempt::run_helper(argv, timeout, signals);
+        if r.ending.succeeded() {
+            Some(String::from_utf8_lossy(&r.stdout_tail).into_owned())
+        } else {
+            ui::detail(&format!("`{}` failed ({}); using the default cache", cache::show(argv), r.ending.describe()));
+            None
+        }
+    };
+    Some(cache::locate(inv, &mut ask))
 }
 
 struct Supervisor<'a> {
@@ -116,80 +153,52 @@ struct Supervisor<'a> {
 }
 
 impl Supervisor<'_> {
-    fn run(&self) -> Outcome {
+    fn run(&self, report: &mut Report) -> Outcome {
         let s = self.settings;
         if let Err(e) = sys::become_subreaper() {
-            ui::detail(&format!(
-                "cannot become a child subreaper ({e}); escaped processes may be missed"
-            ));
+            ui::detail(&format!("cannot become a child subreaper ({e}); escaped processes may be missed"));
         }
         let deadline = s.deadline.map(|d| Instant::now() + d);
-        let cache = self.locate_cache();
-        match &cache {
+        let cache_dir = match locate_cache(s, self.inv, self.writes, self.signals) {
             Some(CacheLocation::Dir { path, source }) => {
-                ui::detail(&format!("cache `{}` ({source})", path.display()))
+                ui::detail(&format!("cache `{}` ({source})", path.display()));
+                report.cache = Some(path.display().to_string());
+                Some(path)
             }
             Some(CacheLocation::Disabled { reason }) => {
-                ui::detail(&format!("no shared cache: {reason}"))
+                ui::detail(&format!("no shared cache: {reason}"));
+                None
             }
-            None => {}
-        }
-        let cache_dir = match &cache {
-            Some(CacheLocation::Dir { path, .. }) => Some(path.clone()),
-            _ => None,
+            None => None,
         };
-        let mut env: Vec<(OsString, OsString)> =
-            s.envs.iter().map(|(k, v)| (k.into(), v.into())).collect();
-        let mut held = None;
-        if let Some(dir) = cache_dir.as_ref().filter(|_| !s.no_lock) {
-            match self.lock(dir, deadline) {
-                Ok(Acquired::Locked(l)) => {
-                    env.push((lock::HELD_ENV.into(), lock::held_env_with(&l.key)));
-                    held = Some(l);
+        let mut env: Vec<(OsString, OsString)> = s.envs.iter().map(|(k, v)| (k.into(), v.into())).collect();
+        let mut _held = None;
+        let lock_paths: Vec<PathBuf> = cache_dir.iter().chain(&s.locks).cloned().collect();
+        if !lock_paths.is_empty() && !s.no_lock {
+            match self.lock(&lock_paths, deadline) {
+                Ok(locks) => {
+                    for (key, reason) in &locks.unlocked {
+                        ui::warn(&format!(
+                            "running without a lock on `{key}`: {reason}; runs sharing it at the same time may corrupt it"
+                        ));
+                    }
+                    if let Some(v) = locks.held_env() {
+                        env.push((lock::HELD_ENV.into(), v));
+                    }
+                    report.lock = Some(locks.describe());
+                    _held = Some(locks);
                 }
-                Ok(Acquired::Nested { key }) => {
-                    env.push((lock::HELD_ENV.into(), lock::held_env_with(&key)))
-                }
-                Ok(Acquired::Unlocked { reason }) => ui::warn(&format!(
-                    "running without a lock: {reason}; installs sharing this cache at the same time may corrupt it"
-                )),
                 Err(e) => return self.lock_failed(e),
             }
         }
-        self.attempts(&env, deadline, cache_dir, held)
+        let policy = RetryPolicy { retries: s.retries, backoff: s.backoff, clean: s.clean };
+        let mut recovery = Recovery::new(self.inv, cache_dir, policy.clone(), s.mitigate, &s.envs);
+        let outcome = self.attempts(&env, deadline, &policy, &mut recovery, &mut _held, report);
+        report.mitigations = recovery.applied.clone();
+        outcome
     }
 
-    fn locate_cache(&self) -> Option<CacheLocation> {
-        if let Some(path) = &self.settings.cache {
-            let path = std::path::absolute(path).unwrap_or_else(|_| path.clone());
-            return Some(CacheLocation::Dir {
-                path,
-                source: "--cache".into(),
-            });
-        }
-        let inv = self.inv.filter(|_| self.writes)?;
-        let signals = self.signals;
-        let mut ask = |argv: &[OsString], timeout| {
-            let r = attempt::run_helper(argv, timeout, signals);
-            if r.ending.succeeded() {
-                Some(String::from_utf8_lossy(&r.stdout_tail).into_owned())
-            } else {
-                ui::detail(&format!(
-                    "`{}` failed ({}); using the default cache",
-                    cache::show(argv),
-                    r.ending.describe()
-                ));
-                None
-            }
-        };
-        Some(cache::locate(inv, &mut ask))
-    }
-
-    fn lock(
-        &self,
-        dir: &std::path::Path,
-        deadline: Option<Instant>,
-    ) -> Result<Acquired, LockError> {
+    fn lock(&self, paths: &[PathBuf], deadline: Option<Instant>) -> Result<lock::Locks, LockError> {
         let s = self.settings;
         let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
         let wait = match (s.lock_timeout, left) {
@@ -197,20 +206,18 @@ impl Supervisor<'_> {
             (a, b) => a.or(b),
         };
         lock::acquire(&LockRequest {
-            cache: dir,
+            paths,
             lock_dir: s.lock_dir.as_deref(),
             wait,
+            shared: s.shared,
             require: s.require_lock,
+            progress_every: s.lock_progress,
         })
     }
 
     fn lock_failed(&self, e: LockError) -> Outcome {
         match e {
-            LockError::TimedOut {
-                path,
-                holder,
-                waited,
-            } => {
+            LockError::TimedOut { path, holder, waited } => {
                 let who = holder.map_or_else(|| "another process".to_owned(), |h| h.describe());
                 ui::error(&format!(
                     "gave up waiting for the lock on `{}` after {}, held by {who}; the command was not run. \
@@ -220,20 +227,13 @@ impl Supervisor<'_> {
                 ));
                 Outcome::LockTimeout
             }
-            LockError::Interrupted(sig) => Outcome::Signaled {
-                signal: sig as i32,
-                reraise: true,
-            },
+            LockError::Interrupted(sig) => Outcome::Signaled { signal: sig as i32, reraise: true },
             LockError::Unsafe(msg) => {
-                ui::error(&format!(
-                    "{msg}; the command was not run. Remove it, or choose another place with --lock-dir."
-                ));
+                ui::error(&format!("{msg}; the command was not run. Remove it, or choose another place with --lock-dir."));
                 Outcome::SteadyFailed
             }
             LockError::Unavailable(msg) => {
-                ui::error(&format!(
-                    "{msg}; the command was not run because STEADY_REQUIRE_LOCK=1."
-                ));
+                ui::error(&format!("{msg}; the command was not run because STEADY_REQUIRE_LOCK=1."));
                 Outcome::LockTimeout
             }
         }
@@ -241,134 +241,131 @@ impl Supervisor<'_> {
 
     fn attempts(
         &self,
-        env: &[(OsString, OsString)],
+        base_env: &[(OsString, OsString)],
         deadline: Option<Instant>,
-        cache_dir: Option<PathBuf>,
-        mut held: Option<CacheLock>,
+        policy: &RetryPolicy,
+        recovery: &mut Recovery,
+        held: &mut Option<lock::Locks>,
+        report: &mut Report,
     ) -> Outcome {
         let s = self.settings;
-        let policy = RetryPolicy {
-            retries: s.retries,
-            backoff: s.backoff,
-            clean: s.clean,
-        };
         let total = s.retries + 1;
         let same_group = sys::owns_foreground_terminal();
-        let output = |fd| {
-            if sys::is_terminal(fd) {
-                Output::Inherit
-            } else {
-                Output::Forward
-            }
-        };
-        let mut cleaned_at: Vec<u32> = Vec::new();
-        let mut failures: Vec<String> = Vec::new();
+        let output = |fd| if sys::is_terminal(fd) { Output::Terminal } else { Output::Forward };
+        ui::detail(&match s.stall {
+            Some(d) => format!("stall detection: an attempt silent and idle for {} is killed", ui::human(d)),
+            None => "stall detection: off".to_owned(),
+        });
+        let mut actions: Vec<String> = Vec::new();
         let mut attempt_no = 1;
         loop {
-            let limit = earliest(
-                s.timeout.map(|t| (Instant::now() + t, StopReason::Timeout)),
-                deadline.map(|d| (d, StopReason::Deadline)),
-            );
+            let argv = recovery.argv(&s.command);
+            let mut env = base_env.to_vec();
+            env.extend(recovery.env.iter().map(|(k, v)| (k.into(), v.into())));
+            let limit = earliest(s.timeout.map(|t| (Instant::now() + t, StopReason::Timeout)), deadline.map(|d| (d, StopReason::Deadline)));
             let spec = AttemptSpec {
-                argv: &s.command,
-                env,
+                argv: &argv,
+                env: &env,
                 limit,
+                stall: s.stall,
                 kill_after: s.kill_after,
                 stdout: output(1),
                 stderr: output(2),
                 same_group,
             };
-            ui::detail(&format!(
-                "attempt {attempt_no} of {total}: `{}`",
-                cache::show(&s.command)
-            ));
+            if attempt_no > 1 {
+                ui::group_start(&format!("attempt {attempt_no} of {total}"));
+            }
+            ui::detail(&format!("attempt {attempt_no} of {total}: `{}`", cache::show(&argv)));
+            let started = SystemTime::now();
             let result = attempt::run(&spec, self.signals);
+            if attempt_no > 1 {
+                ui::group_end();
+            }
+            let tail = format!("{}\n{}", String::from_utf8_lossy(&result.stdout_tail), String::from_utf8_lossy(&result.stderr_tail));
+            let diag = classify::classify(self.inv.map(|i| i.installer), &result.ending, &tail);
             ui::detail(&format!(
-                "attempt {attempt_no} ended after {}: {}",
+                "attempt {attempt_no} ended after {}: {}{}",
                 ui::human(result.duration),
-                result.ending.describe()
+                result.ending.describe(),
+                if result.ending.succeeded() { String::new() } else { format!(" ({})", describe(&diag)) }
             ));
-            let cleanable = cache_dir.is_some() && self.inv.is_some();
-            let decision = match policy.decide(&result.ending, attempt_no, !cleaned_at.is_empty()) {
-                Decision::Retry { clean } => Decision::Retry {
-                    clean: clean && cleanable,
+            let mut record = AttemptRecord {
+                number: attempt_no,
+                started,
+                duration: result.duration,
+                ending: result.ending.describe(),
+                exit_code: match result.ending {
+                    Ending::Exited(c) => Some(c),
+                    _ => None,
                 },
-                stop => stop,
+                signal: match &result.ending {
+                    Ending::Signaled(sig) => Some(*sig),
+                    Ending::Interrupted { signal, .. } => Some(*signal as i32),
+                    _ => None,
+                },
+                class: (!result.ending.succeeded()).then(|| diag.failure.name()),
+                signature: diag.signature,
+                package: diag.package.clone(),
+                action: String::new(),
             };
-            let Decision::Retry { clean } = decision else {
-                return self.finish(&result.ending, attempt_no, &failures, &cleaned_at);
+            let step = if result.ending.succeeded() { Step::Stop("succeeded".into()) } else { recovery.after_failure(&diag, attempt_no) };
+            let (clean, mitigations) = match step {
+                Step::Stop(why) => {
+                    record.action = format!("stop: {why}");
+                    report.attempts.push(record);
+                    if !result.ending.succeeded() && !matches!(diag.failure, classify::Failure::NotRunnable) {
+                        ui::detail(&format!("not retrying: {why}"));
+                    }
+                    return self.finish(&result.ending, attempt_no, &actions);
+                }
+                Step::Retry { clean, mitigations } if s.shared && clean != Clean::None => {
+                    ui::detail("not clearing the cache: with --shared, other readers may be using it");
+                    (Clean::None, mitigations)
+                }
+                Step::Retry { clean, mitigations } => (clean, mitigations),
             };
             let delay = policy.delay(attempt_no + 1, crate::retry::jitter_seed());
             if deadline.is_some_and(|d| Instant::now() + delay >= d) {
-                ui::status(&format!(
-                    "attempt {attempt_no} failed ({}); no time left before --deadline to retry",
-                    result.ending.describe()
-                ));
-                return self.finish(&result.ending, attempt_no, &failures, &cleaned_at);
+                record.action = "stop: no time left before --deadline".into();
+                report.attempts.push(record);
+                ui::status(&format!("attempt {attempt_no} failed ({}); no time left before --deadline to retry", result.ending.describe()));
+                return self.finish(&result.ending, attempt_no, &actions);
             }
-            failures.push(result.ending.describe());
-            let what = if clean { ", clearing the cache" } else { "" };
+            let mut did = Vec::new();
+            let cleaned = recovery.clean(&clean, self.signals);
+            if clean != Clean::None
+                && let Some(h) = held.as_mut()
+            {
+                h.follow_recreated_dir();
+            }
+            did.extend(cleaned);
+            did.extend(mitigations.iter().map(|m| format!("set {}={}", m.var, m.value)));
             ui::warn(&format!(
-                "attempt {attempt_no} of {total} failed ({}){what}; retrying in {}",
+                "attempt {attempt_no} of {total} failed ({}, {}){}; retrying in {}",
                 result.ending.describe(),
+                describe(&diag),
+                if did.is_empty() { String::new() } else { format!("; {}", did.join(", ")) },
                 ui::human(delay)
             ));
-            if clean && let (Some(inv), Some(dir)) = (self.inv, cache_dir.as_deref()) {
-                self.clean(inv, dir);
-                cleaned_at.push(attempt_no);
-                if let Some(l) = held.as_mut() {
-                    l.follow_recreated_dir();
-                }
+            for m in &mitigations {
+                ui::detail(&format!("mitigation: {}", m.describe()));
             }
+            record.action = if did.is_empty() { "retry".into() } else { format!("{}; retry", did.join(", ")) };
+            report.attempts.push(record);
+            actions.push(format!("attempt {attempt_no}: {}{}", result.ending.describe(), if did.is_empty() { String::new() } else { format!(", {}", did.join(", ")) }));
             if let Some(sig) = self.sleep(delay) {
-                return Outcome::Signaled {
-                    signal: sig as i32,
-                    reraise: true,
-                };
+                return Outcome::Signaled { signal: sig as i32, reraise: true };
             }
             attempt_no += 1;
         }
     }
 
-    /// Clears the cache with the installer's own command, while steady holds the lock and
-    /// after the failed attempt's tree is gone.
-    fn clean(&self, inv: &Invocation, dir: &std::path::Path) {
-        let argv = cache::clean_command(inv, dir);
-        let r = attempt::run_helper(&argv, CLEAN_TIMEOUT, self.signals);
-        match &r.ending {
-            Ending::Exited(0) => {
-                ui::detail(&format!("cleared the cache with `{}`", cache::show(&argv)))
-            }
-            Ending::Stopped(_) => ui::warn(&format!(
-                "`{}` did not finish within {} (another process may hold the installer's own cache lock); retrying without a clean",
-                cache::show(&argv),
-                ui::human(CLEAN_TIMEOUT)
-            )),
-            other => {
-                let said = String::from_utf8_lossy(&r.stderr_tail);
-                let last = said
-                    .lines()
-                    .rev()
-                    .find(|l| !l.trim().is_empty())
-                    .unwrap_or("")
-                    .trim();
-                ui::warn(&format!(
-                    "`{}` failed ({}): {last}; retrying anyway",
-                    cache::show(&argv),
-                    other.describe()
-                ));
-            }
-        }
-    }
-
     /// Waits `delay`, unless steady is told to stop: then returns that signal.
-    fn sleep(&self, delay: Duration) -> Option<nix::sys::signal::Signal> {
+    fn sleep(&self, delay: std::time::Duration) -> Option<nix::sys::signal::Signal> {
         let until = Instant::now() + delay;
         loop {
-            if let Some(a) = sys::take_signals()
-                .into_iter()
-                .find(|a| lock::is_stop_signal(a.signal))
-            {
+            if let Some(a) = sys::take_signals().into_iter().find(|a| lock::is_stop_signal(a.signal)) {
                 return Some(a.signal);
             }
             while sys::reap_any().is_some() {}
@@ -378,99 +375,68 @@ impl Supervisor<'_> {
             }
             let ms = left.as_millis().clamp(1, i32::MAX as u128) as i32;
             let _ = nix::poll::poll(
-                &mut [nix::poll::PollFd::new(
-                    self.signals.fd(),
-                    nix::poll::PollFlags::POLLIN,
-                )],
+                &mut [nix::poll::PollFd::new(self.signals.fd(), nix::poll::PollFlags::POLLIN)],
                 nix::poll::PollTimeout::try_from(ms).unwrap_or(nix::poll::PollTimeout::MAX),
             );
             self.signals.drain();
         }
     }
 
-    fn finish(
-        &self,
-        ending: &Ending,
-        attempts: u32,
-        failures: &[String],
-        cleaned_at: &[u32],
-    ) -> Outcome {
+    fn finish(&self, ending: &Ending, attempts: u32, history: &[String]) -> Outcome {
         let s = self.settings;
         let outcome = match ending {
             Ending::Exited(0) => Outcome::Success,
             Ending::Exited(c) => Outcome::Command(*c),
-            Ending::Signaled(sig) => Outcome::Signaled {
-                signal: *sig,
-                reraise: false,
-            },
+            Ending::Signaled(sig) => Outcome::Signaled { signal: *sig, reraise: false },
             Ending::Stopped(reason) => {
                 let why = match reason {
-                    StopReason::Timeout => format!(
-                        "ran past --timeout {}",
-                        ui::human(s.timeout.unwrap_or_default())
-                    ),
-                    StopReason::Deadline => format!(
-                        "ran past --deadline {}",
-                        ui::human(s.deadline.unwrap_or_default())
+                    StopReason::Timeout => format!("ran past --timeout {}", ui::human(s.timeout.unwrap_or_default())),
+                    StopReason::Deadline => format!("ran past --deadline {}", ui::human(s.deadline.unwrap_or_default())),
+                    StopReason::Stall => format!(
+                        "printed nothing and used almost no CPU for --stall {} (hung)",
+                        ui::human(s.stall.unwrap_or_default())
                     ),
                 };
-                ui::error(&format!(
-                    "`{}` {why}; steady killed its whole process tree",
-                    cache::show(&s.command)
-                ));
+                ui::error(&format!("`{}` {why}; steady killed its whole process tree", cache::show(&s.command)));
                 Outcome::WatchdogKilled
             }
             Ending::Interrupted { signal, ended } => match ended {
                 sys::Ended::Exited(c) => Outcome::Command(*c),
-                sys::Ended::Signaled(_) => Outcome::Signaled {
-                    signal: *signal as i32,
-                    reraise: true,
-                },
+                sys::Ended::Signaled(_) => Outcome::Signaled { signal: *signal as i32, reraise: true },
             },
             other => return report_spawn_failure(&s.command, other),
         };
         if attempts > 1 {
-            let history = failures
-                .iter()
-                .enumerate()
-                .map(|(i, f)| format!("attempt {}: {f}", i + 1))
-                .collect::<Vec<_>>()
-                .join("; ");
-            let cleaned = if cleaned_at.is_empty() {
-                String::new()
-            } else {
-                let name = self.inv.map_or("the", |i| i.installer.name);
-                format!(
-                    "; cleared the {name} cache {}",
-                    if cleaned_at.len() == 1 {
-                        "once".into()
-                    } else {
-                        format!("{} times", cleaned_at.len())
-                    }
-                )
-            };
+            let history = history.join("; ");
             if outcome == Outcome::Success {
-                ui::status(&format!(
-                    "succeeded on attempt {attempts} of {} ({history}{cleaned})",
-                    s.retries + 1
-                ));
+                ui::status(&format!("succeeded on attempt {attempts} of {} ({history})", s.retries + 1));
             } else {
-                ui::status(&format!(
-                    "gave up after {attempts} attempts ({history}; attempt {attempts}: {}{cleaned})",
-                    ending.describe()
-                ));
+                ui::status(&format!("gave up after {attempts} attempts ({history}; attempt {attempts}: {})", ending.describe()));
             }
         }
         outcome
     }
 }
 
-fn earliest(
-    a: Option<(Instant, StopReason)>,
-    b: Option<(Instant, StopReason)>,
-) -> Option<(Instant, StopReason)> {
+/// A diagnosis as words: `cache corruption: alpha`, `network`.
+fn describe(d: &classify::Diagnosis) -> String {
+    match &d.package {
+        Some(p) => format!("{}: {p}", d.failure.name()),
+        None => d.failure.name().to_owned(),
+    }
+}
+
+fn earliest(a: Option<(Instant, StopReason)>, b: Option<(Instant, StopReason)>) -> Option<(Instant, StopReason)> {
     match (a, b) {
         (Some(x), Some(y)) => Some(if y.0 <= x.0 { y } else { x }),
         (x, y) => x.or(y),
+    }
+}
+
+/// Used by `doctor`: the path of the cache dir for a plan, without locking.
+pub fn cache_dir_of(loc: &Option<CacheLocation>) -> Option<PathBuf> {
+    match loc {
+        Some(CacheLocation::Dir { path, .. }) => Some(path.clone()),
+        _ => None,
     }
 }

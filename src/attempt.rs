@@ -1,15 +1,28 @@
 //! One attempt: spawn the command, pass its output through unchanged while keeping a bounded
-//! tail, and watch it with a single-threaded loop (`poll` on the output pipes and the signal
-//! pipe) until it ends, its time is up, or steady is told to stop. A stopped attempt gets TERM,
-//! then KILL after the grace, and no process of its tree outlives it.
+//! tail, and watch it with a single-threaded loop (`poll` on the output, steady's own stdout and
+//! stderr, and the signal pipe) until it ends, its time is up, it stalls, or steady is told to
+//! stop. A stopped attempt gets TERM, then KILL after the grace, and no process of its tree
+//! outlives it. No thread is ever started, so every child is forked from a single-threaded
+//! process (a fork from a multi-threaded one can deadlock under qemu-user).
 //!
 //! Process groups: in CI, Docker and scripts the command gets its own process group, so one
 //! `killpg` reaches it all and signals steady receives are forwarded to that group. When a
 //! developer runs steady in the foreground of a terminal, the command stays in steady's group
 //! instead: it keeps the terminal (prompts read the keyboard, Ctrl-C and Ctrl-Z reach it as
-//! without steady), and the subreaper tree walk still finds every process to kill.
+//! without steady), and the subreaper tree walk still finds every process to kill. The leader
+//! is reaped only after its group was signalled for the last time, so its pid (the group id)
+//! cannot have been reused by an unrelated process.
+//!
+//! Output: to a pipe or file it is copied byte for byte, each stream in order. When steady's
+//! stdout or stderr is a terminal, the command writes to a pseudo-terminal instead (see `pty`),
+//! so it still sees a terminal while steady sees its output. steady writes to its own stdout
+//! and stderr only as far as they take it without blocking, and reads more from the command
+//! only when that is written, so a reader that stops reading holds the command back (as it
+//! would without steady) but never freezes the watchdog, and memory stays bounded.
 
+use std::collections::VecDeque;
 use std::ffi::OsString;
+use std::fs::File;
 use std::io::{self, Write};
 use std::os::fd::{AsFd, OwnedFd};
 use std::process::{Command, Stdio};
@@ -18,8 +31,8 @@ use std::time::{Duration, Instant};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::signal::Signal;
 
-use crate::lock::is_stop_signal;
-use crate::sys::{self, Ended, SignalPipe};
+use crate::pty::{self, Pty};
+use crate::sys::{self, Arrived, Ended, SignalPipe};
 use crate::tree;
 
 /// How much of each output stream is kept for classification, whatever the command prints.
@@ -29,11 +42,36 @@ pub const TAIL_BYTES: usize = 64 * 1024;
 /// still write to the inherited pipes.
 const DRAIN_AFTER_EXIT: Duration = Duration::from_millis(200);
 
+const READ_CHUNK: usize = 64 * 1024;
+
+/// steady writes output in pieces no larger than this, each after `poll` said the sink is
+/// writable: a pipe that polls writable has room for at least `PIPE_BUF` bytes, so a write
+/// never blocks.
+const WRITE_CHUNK: usize = libc::PIPE_BUF;
+
+/// At the end of an attempt, how long steady waits for a reader that takes none of the output
+/// still buffered before it drops the rest.
+const FINAL_FLUSH_PATIENCE: Duration = Duration::from_secs(5);
+
+/// The most output steady still copies once the attempt is over (leftover daemons of a
+/// successful install may keep writing).
+const FINAL_READ_MAX: usize = 1 << 20;
+
+/// How often the stall detector samples the tree's CPU time.
+const STALL_SAMPLE: Duration = Duration::from_secs(1);
+
+/// A tree using less than this share of one core (in percent) over the whole stall window,
+/// while printing nothing, is stalled. Not zero: a real qemu-user hang with pipes attached
+/// still gained a clock tick every few seconds.
+const STALL_CPU_PERCENT: u64 = 2;
+
 /// Why the watchdog stopped an attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StopReason {
     Timeout,
     Deadline,
+    /// No output and almost no CPU for the whole `--stall` window.
+    Stall,
 }
 
 /// How an attempt ended.
@@ -67,6 +105,7 @@ impl Ending {
             Ending::Signaled(s) => format!("killed by {}", signal_name(*s)),
             Ending::Stopped(StopReason::Timeout) => "timed out".into(),
             Ending::Stopped(StopReason::Deadline) => "stopped at the deadline".into(),
+            Ending::Stopped(StopReason::Stall) => "stalled (no output, no CPU)".into(),
             Ending::Interrupted { signal, .. } => format!("interrupted by {signal}"),
             Ending::NotFound => "command not found".into(),
             Ending::NotExecutable(e) => format!("not executable: {e}"),
@@ -83,8 +122,9 @@ pub fn signal_name(sig: i32) -> String {
 /// Where one output stream of the command goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Output {
-    /// The command writes to steady's own stream directly (a terminal stays a terminal).
-    Inherit,
+    /// steady's own stream is a terminal: the command gets a pseudo-terminal, which steady
+    /// copies to it.
+    Terminal,
     /// Through a pipe that steady copies to its own stream, keeping a tail.
     Forward,
     /// Kept for steady only (the installer's own cache queries and cleans).
@@ -96,6 +136,9 @@ pub struct AttemptSpec<'a> {
     pub env: &'a [(OsString, OsString)],
     /// When the watchdog stops the attempt, and why.
     pub limit: Option<(Instant, StopReason)>,
+    /// Stop the attempt when its whole tree printed nothing and used almost no CPU for this
+    /// long.
+    pub stall: Option<Duration>,
     pub kill_after: Duration,
     pub stdout: Output,
     pub stderr: Output,
@@ -106,70 +149,150 @@ pub struct AttemptSpec<'a> {
 pub struct AttemptResult {
     pub ending: Ending,
     pub duration: Duration,
+    /// The last output, at most `TAIL_BYTES` per stream. When stdout and stderr share one
+    /// terminal they are one interleaved stream, as on the terminal itself; its tail is in
+    /// `stderr_tail` (where installers write their errors) and `stdout_tail` is empty.
     pub stdout_tail: Vec<u8>,
     pub stderr_tail: Vec<u8>,
 }
 
+/// Which of the command's streams a `Stream` carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Stdout,
+    Stderr,
+    /// Both, through one pty.
+    Both,
+}
+
+/// One output channel: the command's end is read, steady's own stream is written.
 struct Stream {
+    role: Role,
     source: Option<OwnedFd>,
-    sink: Option<std::fs::File>,
+    sink: Option<File>,
+    /// Read but not yet written to the sink; at most one read's worth.
+    pending: Vec<u8>,
+    sent: usize,
     tail: Vec<u8>,
 }
 
 impl Stream {
-    fn new(source: Option<OwnedFd>, output: Output, our_fd: i32) -> io::Result<Stream> {
-        if let Some(fd) = &source {
-            nix::fcntl::fcntl(
-                fd,
-                nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
-            )?;
-        }
-        let sink = if output == Output::Forward {
-            Some(sys::dup_stdio(our_fd)?)
-        } else {
-            None
-        };
+    fn new(role: Role, source: OwnedFd, sink_fd: Option<i32>) -> io::Result<Stream> {
+        nix::fcntl::fcntl(
+            &source,
+            nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
+        )?;
+        let sink = sink_fd.map(sys::dup_stdio).transpose()?;
         Ok(Stream {
-            source,
+            role,
+            source: Some(source),
             sink,
+            pending: Vec::new(),
+            sent: 0,
             tail: Vec::new(),
         })
     }
 
-    /// Copies what is readable now; returns false when the stream is finished.
-    fn pump(&mut self) -> bool {
-        let Some(fd) = &self.source else { return false };
-        let mut buf = [0u8; 64 * 1024];
+    fn wants_read(&self) -> bool {
+        self.source.is_some() && self.sent == self.pending.len()
+    }
+
+    fn wants_write(&self) -> bool {
+        self.sink.is_some() && self.sent < self.pending.len()
+    }
+
+    /// Reads what the command wrote: one chunk when it is to be forwarded (so memory stays
+    /// bounded), else all there is. Returns how many bytes were read.
+    fn read(&mut self) -> usize {
+        let Some(fd) = &self.source else { return 0 };
+        let mut buf = vec![0u8; READ_CHUNK];
+        let mut total = 0;
         loop {
             match nix::unistd::read(fd, &mut buf) {
                 Ok(0) => {
                     self.source = None;
-                    return false;
+                    break;
                 }
                 Ok(n) => {
-                    let chunk = &buf[..n];
-                    if let Some(sink) = &mut self.sink
-                        && sink.write_all(chunk).is_err()
-                    {
-                        // Our reader went away: close the pipe so the command sees EPIPE, as
-                        // it would have without steady in between.
-                        self.sink = None;
-                        self.source = None;
-                        return false;
-                    }
-                    self.tail.extend_from_slice(chunk);
+                    total += n;
+                    self.tail.extend_from_slice(&buf[..n]);
                     if self.tail.len() > 2 * TAIL_BYTES {
                         self.tail.drain(..self.tail.len() - TAIL_BYTES);
                     }
+                    if self.sink.is_some() {
+                        buf.truncate(n);
+                        self.pending = buf;
+                        self.sent = 0;
+                        self.write();
+                        break;
+                    }
                 }
-                Err(nix::errno::Errno::EAGAIN) => return true,
+                Err(nix::errno::Errno::EAGAIN) => break,
                 Err(nix::errno::Errno::EINTR) => continue,
+                // EIO: a pty whose slave nobody holds any more, the pty's end of file.
                 Err(_) => {
                     self.source = None;
-                    return false;
+                    break;
                 }
             }
         }
+        total
+    }
+
+    /// Writes pending output while the sink takes it without blocking.
+    fn write(&mut self) {
+        while self.wants_write() {
+            let Some(sink) = &mut self.sink else { return };
+            let mut fds = [PollFd::new(sink.as_fd(), PollFlags::POLLOUT)];
+            if !matches!(poll(&mut fds, PollTimeout::ZERO), Ok(n) if n > 0) {
+                return;
+            }
+            let end = (self.sent + WRITE_CHUNK).min(self.pending.len());
+            match sink.write(&self.pending[self.sent..end]) {
+                Ok(n) if n > 0 => self.sent += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                // The reader went away: close the command's end too, so that it sees EPIPE
+                // (or EIO on a pty) as it would have without steady in between.
+                _ => {
+                    self.sink = None;
+                    self.source = None;
+                    self.pending.clear();
+                    self.sent = 0;
+                }
+            }
+        }
+    }
+
+    /// Writes what is pending, waiting for a slow reader, but not for one that takes nothing
+    /// for `FINAL_FLUSH_PATIENCE` or when steady is told to stop. Returns bytes dropped.
+    fn flush(&mut self) -> usize {
+        let mut progress_at = Instant::now();
+        while self.wants_write() {
+            let before = self.sent;
+            self.write();
+            if self.sent != before {
+                progress_at = Instant::now();
+                continue;
+            }
+            let waited = progress_at.elapsed();
+            if !self.wants_write() {
+                break;
+            }
+            if waited >= FINAL_FLUSH_PATIENCE || sys::is_pending(&sys::STOP_SIGNALS) {
+                let dropped = self.pending.len() - self.sent;
+                self.pending.clear();
+                self.sent = 0;
+                return dropped;
+            }
+            if let Some(sink) = &self.sink {
+                let _ = poll(
+                    &mut [PollFd::new(sink.as_fd(), PollFlags::POLLOUT)],
+                    timeout_until(Instant::now(), progress_at + FINAL_FLUSH_PATIENCE),
+                );
+            }
+        }
+        0
     }
 
     fn into_tail(mut self) -> Vec<u8> {
@@ -180,161 +303,400 @@ impl Stream {
     }
 }
 
-fn stdio_for(output: Output) -> Stdio {
-    match output {
-        Output::Inherit => Stdio::inherit(),
-        Output::Forward | Output::Capture => Stdio::piped(),
+/// Decides when an attempt has stalled: nothing read from it and its tree's CPU time below
+/// the threshold, both for the whole window.
+struct StallWatch {
+    window: Duration,
+    threshold: u64,
+    every: Duration,
+    next_sample: Instant,
+    last_sample: Instant,
+    last_output: Instant,
+    last_raw: u64,
+    /// CPU ticks seen since the attempt started; only grows.
+    total: u64,
+    /// (when, total), oldest first, reaching back to just before the window.
+    samples: VecDeque<(Instant, u64)>,
+}
+
+impl StallWatch {
+    fn new(window: Duration, now: Instant) -> StallWatch {
+        let per_window = window.as_millis() as u64 * sys::clock_ticks() * STALL_CPU_PERCENT;
+        let every = STALL_SAMPLE.min(window / 4).max(Duration::from_millis(50));
+        StallWatch {
+            window,
+            threshold: (per_window / 100_000).max(2),
+            every,
+            next_sample: now + every,
+            last_sample: now,
+            last_output: now,
+            last_raw: tree::cpu_ticks(),
+            total: 0,
+            samples: VecDeque::from([(now, 0)]),
+        }
     }
+
+    /// Samples the tree's CPU time when a sample is due; true when it has stalled.
+    fn check(&mut self, now: Instant) -> bool {
+        if now < self.next_sample {
+            return false;
+        }
+        self.next_sample = now + self.every;
+        let raw = tree::cpu_ticks();
+        // A reading lower than the last (a process reaped between two reads of /proc) is
+        // not negative work; the recovery then counts as work, which errs towards "busy".
+        self.total += raw.saturating_sub(self.last_raw);
+        self.last_raw = raw;
+        // A gap far longer than the sampling interval means steady itself was stopped
+        // (Ctrl-Z) or the machine slept: that silence was not the command's.
+        if now.duration_since(self.last_sample) > self.every * 5 {
+            self.last_output = now;
+            self.samples.clear();
+        }
+        self.last_sample = now;
+        self.samples.push_back((now, self.total));
+        let Some(start) = now.checked_sub(self.window) else {
+            return false;
+        };
+        while self.samples.len() >= 2 && self.samples[1].0 <= start {
+            self.samples.pop_front();
+        }
+        let (first_at, first_total) = self.samples[0];
+        first_at <= start && self.last_output <= start && self.total - first_total < self.threshold
+    }
+}
+
+/// The command's stdout and stderr, set up before it is spawned.
+struct Plumbing {
+    child_out: Stdio,
+    child_err: Stdio,
+    streams: Vec<Stream>,
+    ptys: Vec<Pty>,
+    /// Some output goes to steady's terminal directly (no pty could be had): steady cannot
+    /// see it.
+    blind: bool,
+}
+
+impl Plumbing {
+    fn new(spec: &AttemptSpec) -> io::Result<Plumbing> {
+        let mut p = Plumbing {
+            child_out: Stdio::null(),
+            child_err: Stdio::null(),
+            streams: Vec::new(),
+            ptys: Vec::new(),
+            blind: false,
+        };
+        let shared = spec.stdout == Output::Terminal
+            && spec.stderr == Output::Terminal
+            && pty::stdout_and_stderr_same_terminal();
+        if shared {
+            match p.pty(1, Role::Both)? {
+                Some(slave) => {
+                    p.child_err = Stdio::from(slave.try_clone()?);
+                    p.child_out = Stdio::from(slave);
+                }
+                None => {
+                    p.child_out = Stdio::inherit();
+                    p.child_err = Stdio::inherit();
+                }
+            }
+            return Ok(p);
+        }
+        p.child_out = p.stdio(spec.stdout, 1, Role::Stdout)?;
+        p.child_err = p.stdio(spec.stderr, 2, Role::Stderr)?;
+        Ok(p)
+    }
+
+    fn stdio(&mut self, output: Output, fd: i32, role: Role) -> io::Result<Stdio> {
+        if output == Output::Terminal {
+            return Ok(match self.pty(fd, role)? {
+                Some(slave) => Stdio::from(slave),
+                None => Stdio::inherit(),
+            });
+        }
+        let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+        let sink = (output == Output::Forward).then_some(fd);
+        self.streams.push(Stream::new(role, read, sink)?);
+        Ok(Stdio::from(write))
+    }
+
+    /// A pty copied to steady's `fd`; `None` (the command then writes to the terminal
+    /// directly) when none can be had.
+    fn pty(&mut self, fd: i32, role: Role) -> io::Result<Option<OwnedFd>> {
+        match Pty::like(fd) {
+            Ok((pty, slave)) => {
+                let source = pty.master.try_clone()?;
+                self.streams.push(Stream::new(role, source, Some(fd))?);
+                self.ptys.push(pty);
+                Ok(Some(slave))
+            }
+            Err(e) => {
+                crate::ui::detail(&format!(
+                    "no pseudo-terminal for the command ({e}); it writes to the terminal directly, unseen by steady"
+                ));
+                self.blind = true;
+                Ok(None)
+            }
+        }
+    }
+}
+
+fn timeout_until(now: Instant, at: Instant) -> PollTimeout {
+    let ms = at
+        .saturating_duration_since(now)
+        .as_millis()
+        .clamp(1, i32::MAX as u128) as i32;
+    PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX)
 }
 
 /// Runs one attempt to its end. Leftover processes of a failed attempt are ended before this
 /// returns; those of a successful one (daemons the installer meant to start) are left alone.
 pub fn run(spec: &AttemptSpec, signals: &SignalPipe) -> AttemptResult {
     let started = Instant::now();
-    let result = |ending, out: Option<Stream>, err: Option<Stream>| AttemptResult {
-        ending,
-        duration: started.elapsed(),
-        stdout_tail: out.map(Stream::into_tail).unwrap_or_default(),
-        stderr_tail: err.map(Stream::into_tail).unwrap_or_default(),
+    let result = |ending, streams: Vec<Stream>| {
+        let mut r = AttemptResult {
+            ending,
+            duration: started.elapsed(),
+            stdout_tail: Vec::new(),
+            stderr_tail: Vec::new(),
+        };
+        for s in streams {
+            match s.role {
+                Role::Stdout => r.stdout_tail = s.into_tail(),
+                Role::Stderr | Role::Both => r.stderr_tail = s.into_tail(),
+            }
+        }
+        r
     };
+    let plumbing = match Plumbing::new(spec) {
+        Ok(p) => p,
+        Err(e) => return result(spawn_error(&e), Vec::new()),
+    };
+    let Plumbing {
+        child_out,
+        child_err,
+        mut streams,
+        mut ptys,
+        blind,
+    } = plumbing;
     let mut cmd = Command::new(&spec.argv[0]);
     cmd.args(&spec.argv[1..])
         .envs(spec.env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::inherit())
-        .stdout(stdio_for(spec.stdout))
-        .stderr(stdio_for(spec.stderr));
+        .stdout(child_out)
+        .stderr(child_err);
     if !spec.same_group {
         std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
     }
     sys::die_with_parent(&mut cmd);
-    let mut child = match cmd.spawn() {
-        Ok(c) => c,
-        Err(e) => return result(spawn_error(&e), None, None),
+    let spawned = cmd.spawn();
+    // Close steady's copies of the command's ends of the pipes and ptys, so that end of file
+    // arrives when the command's tree is done with them.
+    drop(cmd);
+    let pid = match spawned {
+        Ok(child) => child.id() as i32,
+        Err(e) => return result(spawn_error(&e), Vec::new()),
     };
-    let pid = child.id() as i32;
     let pgid = (!spec.same_group).then_some(pid);
-    let streams = (|| -> io::Result<(Stream, Stream)> {
-        Ok((
-            Stream::new(child.stdout.take().map(OwnedFd::from), spec.stdout, 1)?,
-            Stream::new(child.stderr.take().map(OwnedFd::from), spec.stderr, 2)?,
-        ))
-    })();
-    let (mut out, mut err) = match streams {
-        Ok(s) => s,
-        Err(e) => {
-            tree::end_all(signals, pgid, Duration::ZERO, false);
-            return result(Ending::SpawnFailed(e.to_string()), None, None);
+    let mut stall = match spec.stall {
+        Some(_) if blind => {
+            crate::ui::detail("stall detection is off: steady cannot see the command's output");
+            None
         }
+        Some(window) => Some(StallWatch::new(window, started)),
+        None => None,
     };
 
-    let mut status: Option<Ended> = None;
-    let mut exited_at: Option<Instant> = None;
+    let mut exit: Option<(Ended, Instant)> = None;
     let mut stopped: Option<StopReason> = None;
-    let mut interrupted: Option<Signal> = None;
+    let mut interrupted: Option<Arrived> = None;
     let mut kill_at: Option<Instant> = None;
+    let mut killed = false;
+    let mut check_children = true;
     loop {
-        while let Some((p, e)) = sys::reap_any() {
-            if p == pid {
-                status = Some(e);
-                exited_at = Some(Instant::now());
-            }
+        if exit.is_none() {
+            exit = sys::exit_status_keep(pid).map(|e| (e, Instant::now()));
+        }
+        if check_children {
+            tree::reap_orphans(Some(pid));
+            check_children = false;
         }
         let now = Instant::now();
-        if let Some(at) = exited_at {
-            let pipes_open = out.source.is_some() || err.source.is_some();
-            if !pipes_open || now >= at + DRAIN_AFTER_EXIT {
+        if let Some((_, at)) = exit {
+            let reading = streams.iter().any(|s| s.source.is_some());
+            if !reading || now >= at + DRAIN_AFTER_EXIT {
                 break;
             }
         }
-        if stopped.is_none()
-            && status.is_none()
-            && let Some((limit, reason)) = spec.limit
-            && now >= limit
-        {
-            stopped = Some(reason);
-            tree::signal_tree(pgid, Signal::SIGTERM);
-            kill_at = Some(now + spec.kill_after);
+        let watching = exit.is_none() && stopped.is_none() && interrupted.is_none();
+        if watching {
+            let reason = match spec.limit {
+                Some((limit, reason)) if now >= limit => Some(reason),
+                _ => stall
+                    .as_mut()
+                    .and_then(|s| s.check(now).then_some(StopReason::Stall)),
+            };
+            if let Some(reason) = reason {
+                stopped = Some(reason);
+                tree::signal_tree(pgid, Signal::SIGTERM);
+                kill_at = Some(now + spec.kill_after);
+            }
         }
-        if status.is_none()
-            && let Some(at) = kill_at
+        if let Some(at) = kill_at
             && now >= at
+            && !killed
         {
             tree::signal_tree(pgid, Signal::SIGKILL);
-            kill_at = None;
+            killed = true;
         }
-        let mut wake = Vec::new();
-        if status.is_none() {
-            wake.extend(spec.limit.filter(|_| stopped.is_none()).map(|(l, _)| l));
+
+        let mut wake: Vec<Instant> = Vec::new();
+        if exit.is_none() && stopped.is_none() && interrupted.is_none() {
+            wake.extend(spec.limit.map(|(l, _)| l));
+            wake.extend(stall.as_ref().map(|s| s.next_sample));
+        }
+        if !killed {
             wake.extend(kill_at);
         }
-        wake.extend(exited_at.map(|at| at + DRAIN_AFTER_EXIT));
-        let timeout = wake.iter().min().map_or(PollTimeout::NONE, |w| {
-            let ms = w
-                .saturating_duration_since(now)
-                .as_millis()
-                .clamp(1, i32::MAX as u128) as i32;
-            PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX)
-        });
+        wake.extend(exit.map(|(_, at)| at + DRAIN_AFTER_EXIT));
+        let timeout = wake
+            .iter()
+            .min()
+            .map_or(PollTimeout::NONE, |w| timeout_until(now, *w));
 
         let mut fds = vec![PollFd::new(signals.fd(), PollFlags::POLLIN)];
-        let out_idx = out.source.as_ref().map(|fd| {
-            fds.push(PollFd::new(fd.as_fd(), PollFlags::POLLIN));
-            fds.len() - 1
-        });
-        let err_idx = err.source.as_ref().map(|fd| {
-            fds.push(PollFd::new(fd.as_fd(), PollFlags::POLLIN));
-            fds.len() - 1
-        });
+        let mut watched = Vec::new();
+        for (i, s) in streams.iter().enumerate() {
+            if s.wants_read()
+                && let Some(fd) = &s.source
+            {
+                fds.push(PollFd::new(fd.as_fd(), PollFlags::POLLIN));
+                watched.push(i);
+            } else if s.wants_write()
+                && let Some(sink) = &s.sink
+            {
+                fds.push(PollFd::new(sink.as_fd(), PollFlags::POLLOUT));
+                watched.push(i);
+            }
+        }
         match poll(&mut fds, timeout) {
             Ok(_) | Err(nix::errno::Errno::EINTR) => {}
             Err(_) => std::thread::sleep(Duration::from_millis(10)),
         }
-        let ready = |i: Option<usize>| i.is_some_and(|i| fds[i].any().unwrap_or(false));
-        let (out_ready, err_ready) = (ready(out_idx), ready(err_idx));
+        let ready: Vec<usize> = watched
+            .iter()
+            .zip(&fds[1..])
+            .filter(|(_, fd)| fd.any().unwrap_or(false))
+            .map(|(i, _)| *i)
+            .collect();
         drop(fds);
-        if out_ready {
-            out.pump();
+        for i in ready {
+            let s = &mut streams[i];
+            if s.wants_write() {
+                s.write();
+            } else if s.read() > 0
+                && let Some(w) = stall.as_mut()
+            {
+                w.last_output = Instant::now();
+            }
         }
-        if err_ready {
-            err.pump();
-        }
+
         signals.drain();
         for arrived in sys::take_signals() {
-            if !is_stop_signal(arrived.signal) {
-                continue;
+            match arrived.signal {
+                Signal::SIGCHLD => check_children = true,
+                Signal::SIGWINCH => {
+                    let changed = ptys.iter_mut().fold(false, |c, _p| c);
+                    // The pty is nobody's controlling terminal, so the kernel does not tell
+                    // the command; and in steady's group it may have read the size before
+                    // steady updated it.
+                    if changed && exit.is_none() {
+                        match pgid {
+                            Some(pg) => sys::kill_group(pg, Signal::SIGWINCH),
+                            None => {
+                                for p in tree::descendants() {
+                                    sys::kill(p, Signal::SIGWINCH);
+                                }
+                            }
+                        }
+                    }
+                }
+                sig if sys::STOP_SIGNALS.contains(&sig) => {
+                    let again = interrupted.is_some();
+                    interrupted = Some(arrived);
+                    if exit.is_none() {
+                        match pgid {
+                            Some(pg) => sys::kill_group(pg, sig),
+                            // In steady's group a terminal's signal already reached the
+                            // command.
+                            None if arrived.from_process => sys::kill(pid, sig),
+                            None => {}
+                        }
+                    }
+                    // A second stop signal (a second Ctrl-C, a CI runner's TERM after its
+                    // INT) means: no more grace.
+                    let now = Instant::now();
+                    if again {
+                        kill_at = Some(kill_at.map_or(now, |k| k.min(now)));
+                    } else {
+                        kill_at.get_or_insert(now + spec.kill_after);
+                    }
+                }
+                _ => {}
             }
-            interrupted = Some(arrived.signal);
-            if status.is_some() {
-                continue;
-            }
-            match pgid {
-                Some(pg) => sys::kill_group(pg, arrived.signal),
-                // In steady's own group a terminal's signal already reached the command.
-                None if arrived.from_process => sys::kill(pid, arrived.signal),
-                None => {}
-            }
-            kill_at.get_or_insert(Instant::now() + spec.kill_after);
         }
     }
-    let status = status.expect("loop ends only after the command is reaped");
-    let ending = match (stopped, interrupted, status) {
-        (Some(reason), _, _) => Ending::Stopped(reason),
-        (None, Some(signal), ended) => Ending::Interrupted { signal, ended },
+    let (status, _) = exit.expect("the loop ends only after the command exited");
+    let ending = match (interrupted, stopped, status) {
+        (Some(a), _, ended) => Ending::Interrupted {
+            signal: a.signal,
+            ended,
+        },
+        (None, Some(reason), _) => Ending::Stopped(reason),
         (None, None, Ended::Exited(c)) => Ending::Exited(c),
         (None, None, Ended::Signaled(s)) => Ending::Signaled(s),
     };
-    if !ending.succeeded() {
-        let left = tree::end_all(signals, pgid, spec.kill_after, stopped.is_some());
+    if ending.succeeded() {
+        sys::reap(pid);
+    } else {
+        let left = tree::end_all(
+            signals,
+            &tree::Ending {
+                pgid,
+                leader: pid,
+                termed: stopped.is_some(),
+                kill_at: kill_at.unwrap_or_else(|| Instant::now() + spec.kill_after),
+            },
+        );
         if left > 0 {
             crate::ui::warn(&format!(
                 "{left} process(es) of the attempt would not die (uninterruptible sleep?)"
             ));
         }
     }
-    // Copy what is still buffered in the pipes, without waiting for leftover writers.
-    out.pump();
-    err.pump();
-    result(ending, Some(out), Some(err))
+    // Whoever looks next (the back-off, a clean) must also see that steady was told to stop.
+    if let Some(a) = interrupted {
+        sys::repost(a);
+    }
+    let mut dropped = 0;
+    for s in &mut streams {
+        let mut budget = FINAL_READ_MAX;
+        loop {
+            dropped += s.flush();
+            let n = if budget > 0 { s.read() } else { 0 };
+            if n == 0 {
+                dropped += s.flush();
+                break;
+            }
+            budget = budget.saturating_sub(n);
+        }
+    }
+    if dropped > 0 {
+        crate::ui::warn(&format!(
+            "dropped the last {dropped} bytes of the command's output: nothing read them"
+        ));
+    }
+    result(ending, streams)
 }
 
 fn spawn_error(e: &io::Error) -> Ending {
@@ -356,6 +718,7 @@ pub fn run_helper(argv: &[OsString], timeout: Duration, signals: &SignalPipe) ->
         argv,
         env: &[],
         limit: Some((Instant::now() + timeout, StopReason::Timeout)),
+        stall: None,
         kill_after: Duration::from_secs(2),
         stdout: Output::Capture,
         stderr: Output::Capture,

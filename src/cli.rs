@@ -33,11 +33,59 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Sub {
+    /// Print shell functions that run installers through steady
+    ///
+    /// Add `eval "$(steady init bash)"` to ~/.bashrc (zsh alike; fish: `steady init fish |
+    /// source`). Then `uv pip install x` runs `steady -- uv pip install x`; read-only
+    /// subcommands are exec'd unchanged, `command uv` bypasses the function and STEADY_DISABLE=1
+    /// turns every function into a plain call.
+    Init(InitArgs),
+    /// Explain what steady would do with a command, and why, without running it
+    ///
+    /// Prints the installer and subcommand class, the cache and how it was found, the lock and
+    /// its scope, the mitigations that would apply and the facts behind them.
+    Doctor(RunArgs),
+    /// List the locks steady holds or waits on for this user, with holders and waiters
+    ///
+    /// For each lock: the cache or environment it protects, its scope (the path itself, or a
+    /// per-user fallback lock file), the holder's pid and command, since when, and who waits.
+    Status,
     /// Print a completion script for steady itself
     Completions {
         /// The shell to generate completions for
         shell: clap_complete::Shell,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// The shell to print functions for
+    pub shell: InitShell,
+
+    /// Commands to wrap, comma-separated; the default is every installer steady knows
+    #[arg(
+        long,
+        value_name = "LIST",
+        value_delimiter = ',',
+        value_hint = clap::ValueHint::CommandName,
+        default_values_t = crate::init::default_wrap()
+    )]
+    pub wrap: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum InitShell {
+    Bash,
+    Zsh,
+    Fish,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MitigateMode {
+    /// Apply the known workarounds whose conditions hold
+    Auto,
+    /// Apply none
+    Off,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -56,9 +104,15 @@ pub struct RunArgs {
     #[arg(long, env = "STEADY_TIMEOUT", value_name = "DUR", value_parser = parse_duration)]
     pub timeout: Option<Duration>,
 
-    /// Grace between TERM and KILL when an attempt is stopped
-    #[arg(long, env = "STEADY_KILL_AFTER", value_name = "DUR", value_parser = parse_duration, default_value = "5s")]
+    /// Grace between TERM and KILL when an attempt is stopped (2s fits GitHub Actions, which
+    /// kills everything 2.5s after its TERM)
+    #[arg(long, env = "STEADY_KILL_AFTER", value_name = "DUR", value_parser = parse_duration, default_value = "2s")]
     pub kill_after: Duration,
+
+    /// Kill an attempt whose whole process tree printed nothing and used almost no CPU for
+    /// DUR (0 = off) [default: 2m when stdin is not a terminal, else off]
+    #[arg(long, env = "STEADY_STALL", value_name = "DUR", value_parser = parse_duration)]
+    pub stall: Option<Duration>,
 
     /// Retries after a retryable failure
     #[arg(long, env = "STEADY_RETRIES", value_name = "N", default_value_t = 2)]
@@ -84,6 +138,24 @@ pub struct RunArgs {
     #[arg(long, env = "STEADY_LOCK_DIR", value_name = "DIR")]
     pub lock_dir: Option<PathBuf>,
 
+    /// Take the locks shared (readers of an environment together), not exclusive
+    #[arg(long, env = "STEADY_SHARED", value_parser = clap::builder::FalseyValueParser::new())]
+    pub shared: bool,
+
+    /// Also lock this path, e.g. a venv or node_modules (repeatable; STEADY_LOCK takes a
+    /// colon-separated list). All locks are taken in one order, so runs cannot deadlock
+    #[arg(
+        long = "lock",
+        env = "STEADY_LOCK",
+        value_name = "PATH",
+        value_delimiter = ':'
+    )]
+    pub locks: Vec<PathBuf>,
+
+    /// How often a waiting steady says it still waits (for tests)
+    #[arg(long, env = "STEADY_LOCK_PROGRESS", value_name = "DUR", value_parser = parse_duration, default_value = "30s", hide = true)]
+    pub lock_progress: Duration,
+
     /// The cache directory to lock and clear [default: detected]
     #[arg(long, env = "STEADY_CACHE", value_name = "DIR")]
     pub cache: Option<PathBuf>,
@@ -95,6 +167,14 @@ pub struct RunArgs {
     /// When to clear the cache before a retry
     #[arg(long, env = "STEADY_CLEAN", value_enum, default_value = "auto")]
     pub clean: CleanMode,
+
+    /// Known environment workarounds (qemu emulation, low process limits, after a hang)
+    #[arg(long, env = "STEADY_MITIGATE", value_enum, default_value = "auto")]
+    pub mitigate: MitigateMode,
+
+    /// Write a JSON record of the run (every attempt, class, action) to FILE
+    #[arg(long, env = "STEADY_REPORT", value_name = "FILE")]
+    pub report: Option<PathBuf>,
 
     /// Extra environment for the command (repeatable)
     #[arg(long = "env", value_name = "KEY=VALUE", value_parser = parse_env_pair)]
@@ -123,11 +203,14 @@ fn parse_env_pair(s: &str) -> Result<(String, String), String> {
 }
 
 /// The names of options that make an unknown command supervised rather than exec'd.
-pub const SUPERVISING_OPTIONS: [&str; 6] = [
+pub const SUPERVISING_OPTIONS: [&str; 9] = [
     "timeout",
+    "stall",
     "deadline",
     "retries",
     "cache",
     "installer",
     "lock_timeout",
+    "locks",
+    "shared",
 ];

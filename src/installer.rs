@@ -5,6 +5,8 @@
 use std::ffi::{OsStr, OsString};
 use std::path::Path;
 
+use crate::classify::{Failure, PackageHint, Signature, sig};
+
 /// One row of the installer table.
 #[derive(Debug)]
 pub struct Installer {
@@ -17,6 +19,9 @@ pub struct Installer {
     pub run_launchers: &'static [&'static str],
     /// `python -m <module>` names.
     pub modules: &'static [&'static str],
+    /// Command names `steady init` wraps in a shell function by default: the installer's own
+    /// entry points. Not its run-only launchers (`uvx`), which steady would only exec.
+    pub wrap: &'static [&'static str],
     /// Subcommand word paths that write the cache or an environment; a path matches when the
     /// command's subcommand words start with it.
     pub writes: &'static [&'static [&'static str]],
@@ -24,6 +29,27 @@ pub struct Installer {
     /// a subcommand word).
     pub options_with_value: &'static [&'static str],
     pub cache: CacheRules,
+    pub recovery: Recovery,
+}
+
+/// What steady knows about an installer's failures and how to mend them.
+#[derive(Debug)]
+pub struct Recovery {
+    /// Output texts that classify a failed attempt (see `classify`).
+    pub signatures: &'static [Signature],
+    /// Where its messages name the broken package.
+    pub package_hints: &'static [PackageHint],
+    /// Arguments that clear one package's cache entries; the package names are appended.
+    pub clean_package: Option<&'static [&'static str]>,
+    /// Checks every entry of the cache and names the packages whose entries are damaged.
+    pub verify: Option<fn(&Path) -> Vec<String>>,
+    /// Flag (followed by a package name) that makes the installer reinstall a package: for
+    /// packages installed from an entry that was only later found damaged.
+    pub reinstall_flag: Option<&'static str>,
+    /// Subcommands that accept `reinstall_flag`.
+    pub reinstall_in: &'static [&'static [&'static str]],
+    /// The environment variable that sizes the installer's parallelism (threads, workers).
+    pub concurrency_env: Option<&'static str>,
 }
 
 /// How an installer chooses its cache, in its own order of precedence.
@@ -51,6 +77,9 @@ pub struct CacheRules {
     pub default_subdir: &'static str,
     /// Arguments that clear the whole cache (the installer's own command honours its own lock).
     pub clean_full: &'static [&'static str],
+    /// Names in the cache root that show a directory is this installer's cache (a trailing
+    /// `*` matches a versioned bucket such as `wheels-v8`). steady clears nothing else.
+    pub markers: &'static [&'static str],
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -75,6 +104,7 @@ pub const UV: Installer = Installer {
     versioned_prefix: None,
     run_launchers: &["uvx"],
     modules: &["uv"],
+    wrap: &["uv"],
     writes: &[
         &["pip", "install"],
         &["pip", "sync"],
@@ -125,6 +155,60 @@ pub const UV: Installer = Installer {
         query: &["cache", "dir"],
         default_subdir: "uv",
         clean_full: &["cache", "clean"],
+        markers: &["archive-v*", "wheels-v*", "simple-v*", "sdists-v*", "interpreter-v*", "CACHEDIR.TAG"],
+    },
+    recovery: Recovery {
+        signatures: &[
+            sig(Failure::Corruption, "Failed to read from the distribution cache"),
+            sig(Failure::Corruption, "Failed to deserialize cache entry"),
+            sig(Failure::Corruption, "Reading from cache archive failed"),
+            sig(Failure::Corruption, "Cache deserialization failed"),
+            sig(Failure::Corruption, "The wheel is invalid"),
+            sig(Failure::Corruption, "Run `uv cache clean` to clear the cache"),
+            sig(Failure::Corruption, "does not appear to be a Python project"),
+            sig(Failure::Corruption, "Bad CRC"),
+            sig(Failure::Corruption, "Invalid zip file structure"),
+            sig(Failure::Corruption, "Failed to extract archive"),
+            sig(Failure::Corruption, "/archive-v0/"),
+            sig(Failure::Corruption, "Hash mismatch for"),
+            sig(Failure::Network, "Request failed after"),
+            sig(Failure::Network, "error sending request for url"),
+            sig(Failure::Network, "client error (Connect)"),
+            sig(Failure::Network, "client error (SendRequest)"),
+            sig(Failure::Network, "connection closed before message completed"),
+            sig(Failure::Network, "operation timed out"),
+            sig(Failure::Network, "error decoding response body"),
+            sig(Failure::Network, "request or response body error"),
+            sig(Failure::Network, "HTTP status server error"),
+            sig(Failure::Network, "due to network timeout"),
+            sig(Failure::Network, "dns error"),
+            sig(Failure::InstallerLock, "when waiting for lock on"),
+            sig(Failure::Resource, "ThreadPoolBuildError"),
+            sig(Failure::Resource, "failed to initialize global rayon pool"),
+            sig(Failure::Resource, "Failed to start compilation worker"),
+            sig(Failure::Resource, "No file descriptors available"),
+            sig(Failure::Deterministic, "No solution found when resolving dependencies"),
+            sig(Failure::Deterministic, "we can conclude that your requirements are unsatisfiable"),
+            sig(Failure::Deterministic, "error: unexpected argument"),
+            sig(Failure::Deterministic, "error: invalid value"),
+            sig(Failure::Deterministic, "error: File not found"),
+            sig(Failure::Deterministic, "Failed to parse"),
+            sig(Failure::Deterministic, "No virtual environment found"),
+            sig(Failure::Deterministic, "No interpreter found"),
+            sig(Failure::Deterministic, "is not a valid package name"),
+        ],
+        package_hints: &[
+            PackageHint { after: ".whl (", until: &['=', ')', ' ', '<', '>', '~', '!', '@'] },
+            PackageHint { after: "Failed to download `", until: &['=', '`', ' ', '<', '>', '~', '!', '@'] },
+            PackageHint { after: "Failed to download and build `", until: &['=', '`', ' ', '<', '>', '~', '!', '@'] },
+            PackageHint { after: "Failed to build `", until: &['=', '`', ' ', '<', '>', '~', '!', '@'] },
+            PackageHint { after: "the source distribution for `", until: &['=', '`', ' '] },
+        ],
+        clean_package: Some(&["cache", "clean"]),
+        verify: Some(crate::verify::uv_archive),
+        reinstall_flag: Some("--reinstall-package"),
+        reinstall_in: &[&["pip", "install"], &["pip", "sync"], &["sync"], &["add"]],
+        concurrency_env: Some("UV_CONCURRENT_INSTALLS"),
     },
 };
 
@@ -134,6 +218,7 @@ pub const PIP: Installer = Installer {
     versioned_prefix: Some("pip"),
     run_launchers: &[],
     modules: &["pip"],
+    wrap: &["pip", "pip3"],
     writes: &[
         &["install"],
         &["download"],
@@ -178,6 +263,37 @@ pub const PIP: Installer = Installer {
         query: &["cache", "dir"],
         default_subdir: "pip",
         clean_full: &["cache", "purge"],
+        markers: &["http-v2", "http", "wheels", "selfcheck", "selfcheck.json"],
+    },
+    recovery: Recovery {
+        signatures: &[
+            sig(Failure::Corruption, "DO NOT MATCH THE HASHES"),
+            sig(Failure::Corruption, "is invalid."),
+            sig(Failure::Corruption, "has an invalid wheel"),
+            sig(Failure::Corruption, "BadZipFile"),
+            sig(Failure::Corruption, "File is not a zip file"),
+            sig(Failure::Network, "Retrying (Retry("),
+            sig(Failure::Network, "connection broken by"),
+            sig(Failure::Network, "error: connection-failed"),
+            sig(Failure::Network, "error: connection-timeout"),
+            sig(Failure::Network, "error: incomplete-download"),
+            sig(Failure::Network, "Read timed out"),
+            sig(Failure::Network, "Temporary failure in name resolution"),
+            sig(Failure::Network, "Could not fetch URL"),
+            sig(Failure::Deterministic, "No matching distribution found"),
+            sig(Failure::Deterministic, "Could not find a version that satisfies"),
+            sig(Failure::Deterministic, "ResolutionImpossible"),
+            sig(Failure::Deterministic, "Invalid requirement"),
+            sig(Failure::Deterministic, "Could not open requirements file"),
+            sig(Failure::Deterministic, "no such option"),
+            sig(Failure::Deterministic, "externally-managed-environment"),
+        ],
+        package_hints: &[PackageHint { after: "Wheel '", until: &['\''] }],
+        clean_package: Some(&["cache", "remove"]),
+        verify: Some(crate::verify::pip_wheels),
+        reinstall_flag: None,
+        reinstall_in: &[],
+        concurrency_env: None,
     },
 };
 
@@ -310,16 +426,18 @@ fn subcommand_words<'a>(installer: &Installer, args: &'a [OsString]) -> Vec<&'a 
     words
 }
 
+fn starts_with_any(words: &[&str], paths: &[&[&str]]) -> bool {
+    paths.iter().any(|path| words.len() >= path.len() && words[..path.len()] == **path)
+}
+
 fn classify(installer: &Installer, args: &[OsString]) -> Class {
-    let words = subcommand_words(installer, args);
-    let writes = installer
-        .writes
-        .iter()
-        .any(|path| words.len() >= path.len() && words[..path.len()] == **path);
-    if writes {
-        Class::Writes
-    } else {
-        Class::ReadOnly
+    if starts_with_any(&subcommand_words(installer, args), installer.writes) { Class::Writes } else { Class::ReadOnly }
+}
+
+impl Invocation {
+    /// Whether the subcommand starts with one of `paths` (`["pip", "install"]`).
+    pub fn subcommand_in(&self, paths: &[&[&str]]) -> bool {
+        starts_with_any(&subcommand_words(self.installer, &self.args), paths)
     }
 }
 

@@ -6,15 +6,24 @@ mod app;
 mod attempt;
 mod cache;
 mod cli;
+mod classify;
 mod completions;
+mod doctor;
 mod exit;
+mod init;
 mod installer;
 mod lock;
+mod mitigate;
+mod pty;
+mod recover;
+mod report;
 mod retry;
 mod settings;
+mod status;
 mod sys;
 mod tree;
 mod ui;
+mod verify;
 
 use std::process::ExitCode;
 
@@ -33,6 +42,18 @@ fn main() -> ExitCode {
         Err(e) => return usage_error(&e),
     };
     let outcome = match cli.subcommand {
+        Some(Sub::Init(args)) => init::run(&args),
+        Some(Sub::Doctor(args)) => {
+            let sub = matches.subcommand_matches("doctor").unwrap_or(&matches);
+            match settings::Settings::new(args, sub) {
+                Ok(s) => doctor::run(&s),
+                Err(e) => {
+                    ui::error(&format!("{e:#}"));
+                    Outcome::SteadyFailed
+                }
+            }
+        }
+        Some(Sub::Status) => status::run(),
         Some(Sub::Completions { shell }) => match completions::print(shell) {
             Ok(()) => Outcome::Success,
             Err(e) => {

@@ -1,10 +1,9 @@
-//! The retry policy: which endings are worth another attempt, whether the cache is cleared
-//! first, and how long to back off (exponential, capped, with jitter, never after the last
-//! attempt). Deeper, per-installer classification of failures builds on `decide`.
+//! The retry policy's numbers: how many retries, whether cleans are wanted, and how long to
+//! back off between attempts (exponential, capped, with jitter). Which failures are retried is
+//! decided in `recover`.
 
 use std::time::Duration;
 
-use crate::attempt::{Ending, StopReason};
 use crate::cli::CleanMode;
 
 /// The longest back-off between two attempts.
@@ -17,49 +16,7 @@ pub struct RetryPolicy {
     pub clean: CleanMode,
 }
 
-/// What to do after a failed attempt.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Decision {
-    /// Retrying cannot help (or was not wanted): stop with this attempt's result.
-    Stop,
-    Retry {
-        clean: bool,
-    },
-}
-
 impl RetryPolicy {
-    /// `attempt` counts from 1; `cleaned` says whether the cache was cleared in this run.
-    pub fn decide(&self, ending: &Ending, attempt: u32, cleaned: bool) -> Decision {
-        if attempt > self.retries {
-            return Decision::Stop;
-        }
-        match ending {
-            Ending::Exited(0) => Decision::Stop,
-            // The command is missing or broken, or someone asked it to stop.
-            Ending::NotFound
-            | Ending::NotExecutable(_)
-            | Ending::SpawnFailed(_)
-            | Ending::Interrupted { .. } => Decision::Stop,
-            Ending::Signaled(s)
-                if [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT].contains(s) =>
-            {
-                Decision::Stop
-            }
-            Ending::Stopped(StopReason::Deadline) => Decision::Stop,
-            // A hang or a process limit is not cured by deleting the cache.
-            Ending::Stopped(StopReason::Timeout) | Ending::NoProcesses => {
-                Decision::Retry { clean: false }
-            }
-            Ending::Exited(_) | Ending::Signaled(_) => Decision::Retry {
-                clean: match self.clean {
-                    CleanMode::Always => true,
-                    CleanMode::Auto => !cleaned,
-                    CleanMode::Never => false,
-                },
-            },
-        }
-    }
-
     /// The pause before attempt `next` (2, 3, …): `backoff`, doubling, capped, each drawn
     /// uniformly from its upper half so that waiters woken together spread out.
     pub fn delay(&self, next: u32, random: u64) -> Duration {
@@ -97,49 +54,6 @@ mod tests {
             backoff: Duration::from_secs(1),
             clean,
         }
-    }
-
-    #[test]
-    fn decisions() {
-        let p = policy(CleanMode::Auto);
-        assert_eq!(
-            p.decide(&Ending::Exited(1), 1, false),
-            Decision::Retry { clean: true }
-        );
-        assert_eq!(
-            p.decide(&Ending::Exited(1), 2, true),
-            Decision::Retry { clean: false }
-        );
-        assert_eq!(p.decide(&Ending::Exited(1), 3, true), Decision::Stop);
-        assert_eq!(p.decide(&Ending::NotFound, 1, false), Decision::Stop);
-        assert_eq!(
-            p.decide(&Ending::NotExecutable("x".into()), 1, false),
-            Decision::Stop
-        );
-        assert_eq!(
-            p.decide(&Ending::Stopped(StopReason::Timeout), 1, false),
-            Decision::Retry { clean: false }
-        );
-        assert_eq!(
-            p.decide(&Ending::Stopped(StopReason::Deadline), 1, false),
-            Decision::Stop
-        );
-        assert_eq!(
-            p.decide(&Ending::Signaled(libc::SIGINT), 1, false),
-            Decision::Stop
-        );
-        assert_eq!(
-            p.decide(&Ending::Signaled(libc::SIGABRT), 1, false),
-            Decision::Retry { clean: true }
-        );
-        assert_eq!(
-            policy(CleanMode::Never).decide(&Ending::Exited(1), 1, false),
-            Decision::Retry { clean: false }
-        );
-        assert_eq!(
-            policy(CleanMode::Always).decide(&Ending::Exited(1), 2, true),
-            Decision::Retry { clean: true }
-        );
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use clap::parser::ValueSource;
 
-use crate::cli::{CleanMode, RunArgs, SUPERVISING_OPTIONS};
+use crate::cli::{CleanMode, MitigateMode, RunArgs, SUPERVISING_OPTIONS};
 
 /// How much steady says on stderr.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -21,6 +21,8 @@ pub enum Verbosity {
 pub struct Settings {
     pub command: Vec<OsString>,
     pub timeout: Option<Duration>,
+    /// The stall window, resolved: `--stall`, else the default when stdin is not a terminal.
+    pub stall: Option<Duration>,
     pub kill_after: Duration,
     pub retries: u32,
     pub backoff: Duration,
@@ -28,10 +30,18 @@ pub struct Settings {
     pub lock_timeout: Option<Duration>,
     pub no_lock: bool,
     pub lock_dir: Option<PathBuf>,
+    /// `--shared`: the locks are taken shared (readers together, writers alone).
+    pub shared: bool,
+    /// `--lock` paths, locked beside the cache.
+    pub locks: Vec<PathBuf>,
+    /// How often a waiting steady says it still waits.
+    pub lock_progress: Duration,
     pub cache: Option<PathBuf>,
     pub installer: Option<String>,
     pub clean: CleanMode,
     pub envs: Vec<(String, String)>,
+    pub mitigate: bool,
+    pub report: Option<PathBuf>,
     pub verbosity: Verbosity,
     /// An option that asks for supervision was given (flag or environment): an unknown command
     /// is then supervised instead of exec'd.
@@ -69,10 +79,17 @@ impl Settings {
                 dir.display()
             );
         }
+        if args.locks.iter().any(|l| l.as_os_str().is_empty()) {
+            anyhow::bail!("--lock must not be empty (STEADY_LOCK takes paths separated by `:`)");
+        }
+        if args.cache.as_ref().is_some_and(|c| c.as_os_str().is_empty()) {
+            anyhow::bail!("--cache must not be empty");
+        }
         let nonzero = |d: Option<Duration>| d.filter(|d| !d.is_zero());
         Ok(Settings {
             command: args.command,
             timeout: nonzero(args.timeout),
+            stall: stall_window(args.stall, crate::sys::is_terminal(0)),
             kill_after: args.kill_after,
             retries: args.retries,
             backoff: args.backoff,
@@ -80,15 +97,34 @@ impl Settings {
             lock_timeout: args.lock_timeout,
             no_lock: args.no_lock,
             lock_dir: args.lock_dir,
+            shared: args.shared,
+            locks: args.locks,
+            lock_progress: args.lock_progress,
             cache: args.cache,
             installer: args.installer,
             clean: args.clean,
             envs: args.envs,
+            mitigate: args.mitigate == MitigateMode::Auto,
+            report: args.report,
             verbosity,
             supervise_requested,
             supervise_flag_given,
             require_lock: env_flag("STEADY_REQUIRE_LOCK")?,
         })
+    }
+}
+
+/// The stall window when `--stall` is not given and stdin is not a terminal (CI, Docker): longer
+/// than installers' own network timeouts, so a slow download is never taken for a hang.
+pub const DEFAULT_STALL: Duration = Duration::from_secs(120);
+
+/// `--stall` (`0` = off) if given; else on by default only without a terminal on stdin, since
+/// someone typing may leave a prompt unanswered for any time.
+fn stall_window(given: Option<Duration>, stdin_is_terminal: bool) -> Option<Duration> {
+    match given {
+        Some(d) => Some(d).filter(|d| !d.is_zero()),
+        None if stdin_is_terminal => None,
+        None => Some(DEFAULT_STALL),
     }
 }
 
@@ -166,6 +202,15 @@ pub fn user_config_dir() -> Option<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stall_default_depends_on_the_terminal() {
+        let two = Some(Duration::from_secs(2));
+        assert_eq!(stall_window(None, false), Some(DEFAULT_STALL));
+        assert_eq!(stall_window(None, true), None);
+        assert_eq!(stall_window(two, true), two);
+        assert_eq!(stall_window(Some(Duration::ZERO), false), None);
+    }
 
     #[test]
     fn durations() {

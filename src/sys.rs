@@ -23,6 +23,14 @@ const HANDLED: [Signal; 7] = [
     Signal::SIGWINCH,
 ];
 
+/// The signals that tell steady to stop: forwarded to the command, then no more retries.
+pub const STOP_SIGNALS: [Signal; 4] = [
+    Signal::SIGINT,
+    Signal::SIGTERM,
+    Signal::SIGHUP,
+    Signal::SIGQUIT,
+];
+
 static WAKE_FD: AtomicI32 = AtomicI32::new(-1);
 /// One bit per signal number that arrived and was not yet taken.
 static PENDING: AtomicU64 = AtomicU64::new(0);
@@ -93,6 +101,22 @@ pub fn install_signal_handlers() -> io::Result<SignalPipe> {
 pub struct Arrived {
     pub signal: Signal,
     pub from_process: bool,
+}
+
+/// Marks a stop signal as arrived again, so that whoever looks next (the back-off sleep, the
+/// next helper) also sees that steady was told to stop.
+pub fn repost(arrived: Arrived) {
+    let bit = 1u64 << (arrived.signal as i32 as u64 & 63);
+    if arrived.from_process {
+        FROM_PROCESS.fetch_or(bit, Ordering::SeqCst);
+    }
+    PENDING.fetch_or(bit, Ordering::SeqCst);
+}
+
+/// True when one of `sigs` arrived and was not yet taken; leaves it pending.
+pub fn is_pending(sigs: &[Signal]) -> bool {
+    let bits = PENDING.load(Ordering::SeqCst);
+    sigs.iter().any(|s| bits & (1 << (*s as i32)) != 0)
 }
 
 pub fn take_signals() -> Vec<Arrived> {
@@ -203,6 +227,35 @@ pub enum Ended {
     Signaled(i32),
 }
 
+/// How `pid` (a child of steady) ended, if it has, without reaping it: while the command's
+/// leader stays an unreaped zombie its pid, and so its process-group id, cannot be reused, so
+/// steady may still signal the group safely.
+pub fn exit_status_keep(pid: i32) -> Option<Ended> {
+    use nix::sys::wait::{Id, WaitPidFlag, WaitStatus, waitid};
+    let flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG | WaitPidFlag::WNOWAIT;
+    loop {
+        match waitid(Id::Pid(Pid::from_raw(pid)), flags) {
+            Ok(WaitStatus::Exited(_, code)) => return Some(Ended::Exited(code)),
+            Ok(WaitStatus::Signaled(_, sig, _)) => return Some(Ended::Signaled(sig as i32)),
+            Err(nix::errno::Errno::EINTR) => continue,
+            _ => return None,
+        }
+    }
+}
+
+/// Reaps `pid` if it has finished, without blocking.
+pub fn reap(pid: i32) -> Option<Ended> {
+    use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+    loop {
+        match waitpid(Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::Exited(_, code)) => return Some(Ended::Exited(code)),
+            Ok(WaitStatus::Signaled(_, sig, _)) => return Some(Ended::Signaled(sig as i32)),
+            Err(nix::errno::Errno::EINTR) => continue,
+            _ => return None,
+        }
+    }
+}
+
 /// Reaps one finished child of steady (its own or an adopted orphan) without blocking.
 pub fn reap_any() -> Option<(i32, Ended)> {
     use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
@@ -252,41 +305,65 @@ pub fn reraise(sig: i32) -> ! {
     std::process::exit(128 + sig)
 }
 
-/// Opens a directory for locking: read-only (a directory cannot be opened for writing), no
-/// symlink at the last component, close-on-exec so the command never inherits it.
-pub fn open_dir(path: &std::path::Path) -> io::Result<OwnedFd> {
+/// Opens an existing directory or file to lock it: read-only (a directory cannot be opened for
+/// writing, and flock needs no more), no symlink at the last component, non-blocking so that a
+/// FIFO found there cannot hang the open, close-on-exec so the command never inherits the lock.
+pub fn open_lock_target(path: &std::path::Path) -> io::Result<OwnedFd> {
     use nix::fcntl::{OFlag, open};
     use nix::sys::stat::Mode;
-    let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW;
+    let flags = OFlag::O_RDONLY
+        | OFlag::O_CLOEXEC
+        | OFlag::O_NOFOLLOW
+        | OFlag::O_NOCTTY
+        | OFlag::O_NONBLOCK;
     Ok(open(path, flags, Mode::empty())?)
 }
 
-/// Opens a lock file inside `dir` without following symlinks: first without `O_CREAT` (so a
-/// file another user made in a sticky directory still opens), then creating it exclusively.
-pub fn open_lock_file(dir: &std::path::Path, name: &str) -> io::Result<OwnedFd> {
-    use nix::fcntl::{OFlag, open};
+/// Opens the lock file `name` inside the already checked directory `dir` without following
+/// symlinks: first without `O_CREAT` (so a file another user made in a sticky directory still
+/// opens), then creating it exclusively, mode 0600. Never truncates. The flag is true when
+/// this call created the file.
+pub fn open_lock_file_at(dir: &OwnedFd, name: &str) -> io::Result<(OwnedFd, bool)> {
+    use nix::fcntl::{OFlag, openat};
     use nix::sys::stat::Mode;
-    let path = dir.join(name);
     let base = OFlag::O_RDWR | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC | OFlag::O_NOCTTY;
     for _ in 0..3 {
-        match open(&path, base, Mode::empty()) {
-            Ok(fd) => return Ok(fd),
+        match openat(dir, name, base | OFlag::O_NONBLOCK, Mode::empty()) {
+            Ok(fd) => return Ok((fd, false)),
             Err(nix::errno::Errno::ENOENT) => {}
             Err(e) => return Err(e.into()),
         }
-        match open(
-            &path,
+        match openat(
+            dir,
+            name,
             base | OFlag::O_CREAT | OFlag::O_EXCL,
             Mode::from_bits_truncate(0o600),
         ) {
-            Ok(fd) => return Ok(fd),
+            Ok(fd) => return Ok((fd, true)),
             Err(nix::errno::Errno::EEXIST) => continue,
             Err(e) => return Err(e.into()),
         }
     }
     Err(io::Error::other(
-        "lock file keeps appearing and disappearing",
+        "the lock file keeps appearing and disappearing",
     ))
+}
+
+/// `lstat` of `name` inside the directory `dir` (no symlink followed).
+pub fn stat_at(dir: &OwnedFd, name: &str) -> io::Result<libc::stat> {
+    Ok(nix::sys::stat::fstatat(
+        dir,
+        name,
+        nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+    )?)
+}
+
+/// An anonymous in-memory file whose only purpose is its name, which other processes can read
+/// in `/proc/<pid>/fd` for as long as steady lives (a note that needs no cleaning up after a
+/// crash). `None` where memfd is unavailable.
+pub fn named_marker(name: &str) -> Option<OwnedFd> {
+    use nix::sys::memfd::{MFdFlags, memfd_create};
+    memfd_create(name, MFdFlags::MFD_CLOEXEC).ok()
 }
 
 pub fn fstat(fd: RawFd) -> io::Result<libc::stat> {
@@ -328,4 +405,23 @@ pub fn dup_stdio(fd: RawFd) -> io::Result<std::fs::File> {
     }
     // SAFETY: `new` is a fresh descriptor we own.
     Ok(unsafe { std::fs::File::from_raw_fd(new) })
+}
+
+/// The window size of a terminal (`TIOCGWINSZ`), or `None` when `fd` is not one.
+pub fn window_size(fd: BorrowedFd) -> Option<libc::winsize> {
+    // SAFETY: a zeroed winsize is a valid out-parameter for TIOCGWINSZ.
+    let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
+    // SAFETY: TIOCGWINSZ writes one winsize into the valid pointer.
+    let ok = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCGWINSZ, &mut ws) } == 0;
+    ok.then_some(ws)
+}
+
+/// Sets a terminal's window size (`TIOCSWINSZ`).
+pub fn set_window_size(fd: BorrowedFd, ws: &libc::winsize) -> io::Result<()> {
+    // SAFETY: TIOCSWINSZ reads one winsize from the valid pointer.
+    if unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCSWINSZ, ws) } == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
 }

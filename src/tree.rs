@@ -1,6 +1,7 @@
 //! steady's descendants, read from `/proc`. steady is a child subreaper, so every process an
 //! attempt starts, including those that escaped its process group with `setsid` or a double
-//! fork, stays below steady until it is reaped; this module finds them and ends them.
+//! fork, stays below steady until it is reaped; this module finds them, measures the CPU time
+//! they use (for stall detection), reaps adopted orphans, and ends them all.
 
 use std::time::{Duration, Instant};
 
@@ -8,52 +9,119 @@ use nix::sys::signal::Signal;
 
 use crate::sys::{self, SignalPipe};
 
-/// Live (non-zombie) descendants of this process.
-pub fn descendants() -> Vec<i32> {
+/// One process as `/proc/<pid>/stat` shows it.
+struct Proc {
+    pid: i32,
+    ppid: i32,
+    state: char,
+    /// utime + stime, in clock ticks.
+    own_ticks: u64,
+    /// cutime + cstime: the CPU time of the children it has reaped, so a short-lived worker's
+    /// time is not lost when it ends.
+    reaped_ticks: u64,
+}
+
+impl Proc {
+    fn ticks(&self) -> u64 {
+        self.own_ticks + self.reaped_ticks
+    }
+}
+
+fn read_proc(pid: i32) -> Option<Proc> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may contain spaces and parentheses; the fields follow the last `)`.
+    let rest = stat.get(stat.rfind(')')? + 2..)?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let state = fields.first()?.chars().next()?;
+    let ppid = fields.get(1)?.parse().ok()?;
+    // Fields 14-17 of proc(5); `rest` starts at field 3.
+    let tick = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
+    Some(Proc {
+        pid,
+        ppid,
+        state,
+        own_ticks: tick(11) + tick(12),
+        reaped_ticks: tick(13) + tick(14),
+    })
+}
+
+/// Every descendant of steady, zombies included.
+fn scan() -> Vec<Proc> {
     let me = std::process::id() as i32;
     let mut procs = Vec::new();
     if let Ok(dir) = std::fs::read_dir("/proc") {
         for entry in dir.flatten() {
-            let Some(pid) = entry
+            if let Some(p) = entry
                 .file_name()
                 .to_str()
                 .and_then(|n| n.parse::<i32>().ok())
-            else {
-                continue;
-            };
-            if let Some((ppid, state)) = ppid_and_state(pid) {
-                procs.push((pid, ppid, state));
+                .and_then(read_proc)
+            {
+                procs.push(p);
             }
         }
     }
-    let mut found = vec![me];
-    let mut i = 0;
-    while i < found.len() {
-        let parent = found[i];
-        found.extend(
-            procs
-                .iter()
-                .filter(|(_, pp, _)| *pp == parent)
-                .map(|(p, _, _)| *p),
-        );
-        i += 1;
+    let mut found: Vec<Proc> = Vec::new();
+    let mut parents = vec![me];
+    while !parents.is_empty() {
+        let (mine, rest): (Vec<Proc>, Vec<Proc>) =
+            procs.into_iter().partition(|p| parents.contains(&p.ppid));
+        procs = rest;
+        parents = mine.iter().map(|p| p.pid).collect();
+        found.extend(mine);
     }
-    found.remove(0);
-    found.retain(|pid| {
-        procs
-            .iter()
-            .any(|(p, _, s)| p == pid && *s != 'Z' && *s != 'X')
-    });
     found
 }
 
-fn ppid_and_state(pid: i32) -> Option<(i32, char)> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let rest = stat.get(stat.rfind(')')? + 2..)?;
-    let mut words = rest.split_whitespace();
-    let state = words.next()?.chars().next()?;
-    let ppid = words.next()?.parse().ok()?;
-    Some((ppid, state))
+fn is_dead(state: char) -> bool {
+    state == 'Z' || state == 'X'
+}
+
+/// Live (non-zombie) descendants of this process.
+pub fn descendants() -> Vec<i32> {
+    scan()
+        .into_iter()
+        .filter(|p| !is_dead(p.state))
+        .map(|p| p.pid)
+        .collect()
+}
+
+/// The CPU time, in clock ticks, that steady's children and everything below them have used
+/// so far, ended processes included (their time moves into their reaper's `cutime`, and the
+/// reaper is steady or one of its descendants). Only differences between two readings mean
+/// anything.
+pub fn cpu_ticks() -> u64 {
+    // steady's own CPU time is not the tree's; what it reaped is.
+    let reaped = read_proc(std::process::id() as i32).map_or(0, |p| p.reaped_ticks);
+    reaped + scan().iter().map(Proc::ticks).sum::<u64>()
+}
+
+/// steady's direct children (its command and adopted orphans), zombies included.
+fn children() -> Vec<i32> {
+    let me = std::process::id();
+    // steady is single-threaded, so its one task lists all its children.
+    match std::fs::read_to_string(format!("/proc/{me}/task/{me}/children")) {
+        Ok(list) => list
+            .split_whitespace()
+            .filter_map(|p| p.parse().ok())
+            .collect(),
+        // Kernels without CONFIG_PROC_CHILDREN.
+        Err(_) => scan()
+            .into_iter()
+            .filter(|p| p.ppid == me as i32)
+            .map(|p| p.pid)
+            .collect(),
+    }
+}
+
+/// Reaps every finished child of steady except `keep` (the command's leader, kept as a zombie
+/// until its group has been signalled for the last time).
+pub fn reap_orphans(keep: Option<i32>) {
+    for pid in children() {
+        if Some(pid) != keep {
+            sys::reap(pid);
+        }
+    }
 }
 
 /// Sends `sig` to the group `pgid` (when the command has its own) and to every descendant.
@@ -70,41 +138,49 @@ pub fn signal_tree(pgid: Option<i32>, sig: Signal) {
     }
 }
 
-/// Ends every descendant: TERM (unless `already_termed`), up to `grace` for them to go, then
-/// KILL, and reaps them all. Returns when none is left, or after a bounded wait for processes
+/// How the rest of an attempt's tree is ended.
+pub struct Ending {
+    /// The command's own process group, if it has one.
+    pub pgid: Option<i32>,
+    /// The command's leader: still unreaped, so `pgid` cannot have been reused; reaped last.
+    pub leader: i32,
+    /// TERM was already sent (by the watchdog or a forwarded signal).
+    pub termed: bool,
+    /// When survivors get KILL.
+    pub kill_at: Instant,
+}
+
+/// Ends every descendant: TERM (unless already sent), then KILL at `kill_at`, reaping them all,
+/// and reaps the leader last. Returns when none is left, or after a bounded wait for processes
 /// the kernel will not let go of (uninterruptible sleep), naming how many remain.
-pub fn end_all(
-    signals: &SignalPipe,
-    pgid: Option<i32>,
-    grace: Duration,
-    already_termed: bool,
-) -> usize {
-    if !already_termed {
-        signal_tree(pgid, Signal::SIGTERM);
+pub fn end_all(signals: &SignalPipe, how: &Ending) -> usize {
+    if !how.termed {
+        signal_tree(how.pgid, Signal::SIGTERM);
     }
-    let kill_at = Instant::now() + grace;
-    let give_up = kill_at + Duration::from_secs(10);
+    let give_up = how.kill_at.max(Instant::now()) + Duration::from_secs(10);
     let mut killed = false;
-    loop {
-        while sys::reap_any().is_some() {}
+    let left = loop {
+        reap_orphans(Some(how.leader));
         let left = descendants();
         if left.is_empty() {
-            return 0;
+            break 0;
         }
         let now = Instant::now();
         if now >= give_up {
-            return left.len();
+            break left.len();
         }
-        if now >= kill_at && !killed {
-            signal_tree(pgid, Signal::SIGKILL);
+        // A stop signal during the grace (a second Ctrl-C, the CI runner's TERM after its
+        // INT) means: do not wait any longer.
+        if (now >= how.kill_at || sys::is_pending(&sys::STOP_SIGNALS)) && !killed {
+            signal_tree(how.pgid, Signal::SIGKILL);
             killed = true;
         }
         let wait = if killed {
             Duration::from_millis(20)
         } else {
-            kill_at
+            how.kill_at
                 .saturating_duration_since(now)
-                .min(Duration::from_millis(50))
+                .clamp(Duration::from_millis(1), Duration::from_millis(50))
         };
         let _ = nix::poll::poll(
             &mut [nix::poll::PollFd::new(
@@ -115,5 +191,7 @@ pub fn end_all(
                 .unwrap_or(nix::poll::PollTimeout::MAX),
         );
         signals.drain();
-    }
+    };
+    sys::reap(how.leader);
+    left
 }

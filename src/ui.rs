@@ -32,7 +32,7 @@ pub fn status(text: &str) {
 pub fn warn(text: &str) {
     if level() >= Verbosity::Normal as u8 {
         line(text);
-        if std::env::var_os("GITHUB_ACTIONS").is_some_and(|v| v == "true") {
+        if github_actions() {
             let _ = writeln!(
                 std::io::stderr().lock(),
                 "::warning title=steady::{}",
@@ -73,5 +73,22 @@ pub fn human(d: std::time::Duration) -> String {
         } else {
             format!("{}m{}s", s / 60, s % 60)
         }
+    }
+}
+
+fn github_actions() -> bool {
+    std::env::var_os("GITHUB_ACTIONS").is_some_and(|v| v == "true")
+}
+
+/// Under GitHub Actions, folds a retry's output into a collapsible group in the log.
+pub fn group_start(title: &str) {
+    if github_actions() {
+        let _ = writeln!(std::io::stderr().lock(), "::group::steady: {title}");
+    }
+}
+
+pub fn group_end() {
+    if github_actions() {
+        let _ = writeln!(std::io::stderr().lock(), "::endgroup::");
     }
 }

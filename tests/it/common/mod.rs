@@ -191,3 +191,219 @@ pub fn flock_free(path: &Path) -> bool {
 pub fn os(s: &str) -> &OsStr {
     OsStr::new(s)
 }
+
+/// True when the tests run as root (needed to create and act as a second user).
+pub fn is_root() -> bool {
+    nix::unistd::geteuid().is_root()
+}
+
+/// A second local user, created once and idempotently, as `(uid, gid)`; a skip where that is
+/// impossible (not root, no `useradd`). Run commands as it with `CommandExt::uid`/`gid`.
+pub fn other_user(name: &str) -> Option<(u32, u32)> {
+    if !is_root() {
+        skip(&format!(
+            "needs root to create and act as the user `{name}`"
+        ));
+        return None;
+    }
+    let lookup = || {
+        nix::unistd::User::from_name(name)
+            .ok()
+            .flatten()
+            .map(|u| (u.uid.as_raw(), u.gid.as_raw()))
+    };
+    if let Some(ids) = lookup() {
+        return Some(ids);
+    }
+    // Two tests may race to create it; whoever loses finds it on the second look.
+    let _ = Command::new("useradd")
+        .args([
+            "--system",
+            "--no-create-home",
+            "--user-group",
+            "--shell",
+            "/usr/sbin/nologin",
+            name,
+        ])
+        .output();
+    let found = lookup();
+    if found.is_none() {
+        skip(&format!("cannot create the user `{name}` with useradd"));
+    }
+    found
+}
+
+/// Sets the mode of `path` (tempfile makes the test's directory 0700, which keeps a second user
+/// out).
+pub fn chmod(path: &Path, mode: u32) {
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// The LD_PRELOAD shim of `tests/fixtures/flock_shim.c`, built once per test run with `cc`: it
+/// makes `flock` fail with a chosen errno (see the file), to test NFS-like failures without NFS.
+pub fn flock_shim() -> Option<PathBuf> {
+    static SHIM: std::sync::OnceLock<Result<PathBuf, String>> = std::sync::OnceLock::new();
+    let built = SHIM.get_or_init(|| {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/flock_shim.c");
+        let out = Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("flock_shim-{}.so", std::process::id()));
+        match Command::new("cc")
+            .args(["-shared", "-fPIC", "-O2", "-o"])
+            .arg(&out)
+            .arg(&src)
+            .output()
+        {
+            Ok(o) if o.status.success() => Ok(out),
+            Ok(o) => Err(format!(
+                "cc could not build the flock shim: {}",
+                String::from_utf8_lossy(&o.stderr)
+            )),
+            Err(e) => Err(format!("cannot run cc to build the flock shim: {e}")),
+        }
+    });
+    match built {
+        Ok(p) => Some(p.clone()),
+        Err(why) => {
+            skip(why);
+            None
+        }
+    }
+}
+
+/// The FLOCK lines of `/proc/locks`: (pid, waiting, major, minor, inode).
+fn flock_lines() -> Vec<(u32, bool, u32, u32, u64)> {
+    let text = std::fs::read_to_string("/proc/locks").unwrap_or_default();
+    text.lines()
+        .filter_map(|line| {
+            let mut w = line.split_whitespace().skip(1).peekable();
+            let waiting = w.peek() == Some(&"->");
+            if waiting {
+                w.next();
+            }
+            if w.next()? != "FLOCK" {
+                return None;
+            }
+            let pid = w.nth(2)?.parse().ok()?;
+            let mut id = w.next()?.split(':');
+            let major = u32::from_str_radix(id.next()?, 16).ok()?;
+            let minor = u32::from_str_radix(id.next()?, 16).ok()?;
+            Some((pid, waiting, major, minor, id.next()?.parse().ok()?))
+        })
+        .collect()
+}
+
+/// True while `pid` is blocked in the kernel waiting for an flock.
+pub fn waits_for_flock(pid: u32) -> bool {
+    flock_lines().iter().any(|l| l.0 == pid && l.1)
+}
+
+/// True while `pid` holds an flock on the file or directory at `path`.
+pub fn holds_flock(pid: u32, path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(m) = std::fs::metadata(path) else {
+        return false;
+    };
+    let (major, minor) = (libc::major(m.dev()), libc::minor(m.dev()));
+    flock_lines()
+        .iter()
+        .any(|l| l.0 == pid && !l.1 && (l.2, l.3, l.4) == (major, minor, m.ino()))
+}
+
+/// The first number of a `/proc/<pid>/status` line (`Threads`, `VmHWM` in KiB, …).
+pub fn proc_status(pid: i32, field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+}
+
+/// The children of `pid` (zombies included), from the parent field of every `/proc/*/stat`.
+pub fn children_of(pid: i32) -> Vec<i32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|p| {
+            let stat = std::fs::read_to_string(format!("/proc/{p}/stat")).unwrap_or_default();
+            let ppid = stat
+                .rfind(')')
+                .and_then(|i| stat[i + 2..].split_whitespace().nth(1)?.parse::<i32>().ok());
+            ppid == Some(pid)
+        })
+        .collect()
+}
+
+/// The command line of `pid`, arguments joined by spaces.
+pub fn cmdline(pid: i32) -> String {
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .map(|b| String::from_utf8_lossy(&b).replace('\0', " "))
+        .unwrap_or_default()
+}
+
+impl Ctx {
+    /// `steady` run through `wrapper` (e.g. `unshare …`, `prlimit …`), with the environment
+    /// and directory of [`Ctx::steady`].
+    pub fn steady_under(&self, wrapper: &[&str]) -> Command {
+        let plain = self.steady();
+        let mut cmd = Command::new(wrapper[0]);
+        cmd.args(&wrapper[1..]).arg(STEADY);
+        for (k, v) in plain.get_envs() {
+            match v {
+                Some(v) => cmd.env(k, v),
+                None => cmd.env_remove(k),
+            };
+        }
+        if let Some(dir) = plain.get_current_dir() {
+            cmd.current_dir(dir);
+        }
+        cmd.stdin(std::process::Stdio::null());
+        cmd
+    }
+}
+
+impl Ctx {
+    /// Any program with the environment and working directory `steady()` gets, for tests that
+    /// drive steady through a shell.
+    pub fn command(&self, program: impl AsRef<OsStr>) -> Command {
+        let base = self.steady();
+        let mut cmd = Command::new(program);
+        for (k, v) in base.get_envs() {
+            match v {
+                Some(v) => cmd.env(k, v),
+                None => cmd.env_remove(k),
+            };
+        }
+        cmd.current_dir(self.path("work"))
+            .stdin(std::process::Stdio::null());
+        cmd
+    }
+}
+
+/// Runs a command with `input` on its stdin and returns its output.
+pub fn pipe(cmd: &mut Command, input: &[u8]) -> Output {
+    use std::io::Write;
+    let mut child = cmd
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    // A reader that stops early (closed stdin) shows up in its exit status, not here.
+    let _ = child.stdin.take().expect("stdin").write_all(input);
+    child.wait_with_output().expect("wait")
+}
+
+/// True while `pid` is blocked in the kernel waiting for the flock on the file or directory at
+/// `path` (the one there now).
+pub fn waits_for_flock_on(pid: u32, path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(m) = std::fs::metadata(path) else {
+        return false;
+    };
+    let (major, minor) = (libc::major(m.dev()), libc::minor(m.dev()));
+    flock_lines()
+        .iter()
+        .any(|l| l.0 == pid && l.1 && (l.2, l.3, l.4) == (major, minor, m.ino()))
+}

@@ -1,0 +1,53 @@
+# shellcheck shell=bash
+
+# =============================================================================
+#
+# steady shell integration for zsh, printed by `steady init zsh`.
+#
+# Defines one function per wrapped installer, so that typing
+# `uv pip install x` runs `steady -- uv pip install x`: the install waits for
+# its cache lock, a hung attempt is killed with its whole process tree, and a
+# failed one is retried. steady execs read-only subcommands (`uv run`,
+# `pip list`) at once, so they behave exactly as without it.
+#
+# `command uv ...` bypasses a function; STEADY_DISABLE=1 turns every function
+# into a plain call. Sourcing this again only redefines the same functions,
+# and it defines nothing else: no parameters, no options, no output.
+#
+
+# =============================================================================
+#
+# Helper
+#
+
+# Runs "$@" through steady, or plainly when STEADY_DISABLE is set (read at each
+# call, so `export STEADY_DISABLE=1` works in a shell that already sourced this).
+function __steady_run {
+    case "${STEADY_DISABLE:-}" in
+    '' | 0 | false | no | off) \command @STEADY@ -- "$@" ;;
+    *) \command "$@" ;;
+    esac
+}
+
+# =============================================================================
+#
+# Wrapped commands
+#
+# Each function has the command's own name, so the command's completions,
+# which compinit keys by name (`compdef _uv uv`), keep working.
+# `function NAME {` rather than `NAME() {`: zsh refuses the latter when the
+# user has an alias of the same name.
+#
+
+# @BEGIN_WRAPPER@
+function @NAME@ {
+    __steady_run @NAME@ "$@"
+}
+# @END_WRAPPER@
+
+# =============================================================================
+#
+# To route installs through steady, add this to your configuration (usually
+# ~/.zshrc, or ~/.zshenv to cover non-interactive zsh too):
+#
+#   eval "$(steady init zsh)"

@@ -1,0 +1,161 @@
+//! `steady doctor [--] COMMAND…` (spec section 9): explains what steady would do with a
+//! command, and why, without running it or taking any lock: the installer and subcommand
+//! class, the cache and how it was found, the lock and its scope (and who holds it now), the
+//! watchdog settings, the mitigations that would apply, and the facts behind them.
+
+use std::io::Write;
+use std::os::unix::fs::MetadataExt;
+
+use crate::app;
+use crate::cache::CacheLocation;
+use crate::exit::Outcome;
+use crate::lock;
+use crate::mitigate::{self, Facts, MITIGATIONS, Trigger};
+use crate::settings::Settings;
+use crate::sys;
+use crate::ui;
+
+pub fn run(settings: &Settings) -> Outcome {
+    let plan = match app::plan(settings) {
+        Ok(p) => p,
+        Err(outcome) => return outcome,
+    };
+    let signals = match sys::install_signal_handlers() {
+        Ok(s) => s,
+        Err(e) => {
+            ui::error(&format!("cannot set up signal handling: {e}"));
+            return Outcome::SteadyFailed;
+        }
+    };
+    let mut lines: Vec<(&str, String)> = vec![("command", crate::cache::show(&settings.command))];
+    let inv = plan.inv.as_ref();
+    lines.push((
+        "installer",
+        match inv {
+            Some(i) if plan.writes => format!("{}: writes the cache or an environment, so steady locks and supervises it", i.installer.name),
+            Some(i) if plan.supervise => format!("{}: read-only, supervised because a watchdog option was given", i.installer.name),
+            Some(i) => format!("{}: read-only, so steady execs it unchanged (no lock)", i.installer.name),
+            None if plan.supervise => "not an installer steady knows; supervised because of the options given".into(),
+            None => "not an installer steady knows; steady execs it unchanged".into(),
+        },
+    ));
+    let location = if plan.supervise { app::locate_cache(settings, inv, plan.writes, &signals) } else { None };
+    match &location {
+        Some(CacheLocation::Dir { path, source }) => lines.push(("cache", format!("{} ({source})", path.display()))),
+        Some(CacheLocation::Disabled { reason }) => lines.push(("cache", format!("none shared ({reason}): nothing to lock or clear"))),
+        None => lines.push(("cache", "none".into())),
+    }
+    if let Some(dir) = app::cache_dir_of(&location) {
+        let fs = existing_ancestor(&dir).and_then(|d| lock::network_filesystem(&d));
+        lines.push((
+            "filesystem",
+            match fs {
+                Some(net) => format!("{net}: the lock is only as strong as that mount's lock support"),
+                None => "local".into(),
+            },
+        ));
+        lines.push(("lock", describe_lock(settings, &dir)));
+        if let Some(i) = inv.filter(|_| plan.writes) {
+            let clean = match crate::recover::check_cleanable(i.installer, &dir) {
+                Ok(()) => format!("after a failure: {}", clean_words(i.installer)),
+                Err(why) if !dir.exists() => format!("after a failure: {} (the cache does not exist yet: {why})", clean_words(i.installer)),
+                Err(why) => format!("never: steady will not clear it, {why}"),
+            };
+            lines.push(("clean", clean));
+        }
+    }
+    if plan.supervise {
+        let w = |d: Option<std::time::Duration>| d.map_or_else(|| "none".to_owned(), ui::human);
+        lines.push((
+            "watchdog",
+            format!(
+                "timeout {}, deadline {}, retries {}, kill after {}, back-off from {}",
+                w(settings.timeout),
+                w(settings.deadline),
+                settings.retries,
+                ui::human(settings.kill_after),
+                ui::human(settings.backoff)
+            ),
+        ));
+    }
+    let facts = Facts::gather(&settings.command);
+    let mut apply = Vec::new();
+    if let Some(i) = inv.filter(|_| plan.supervise && settings.mitigate) {
+        let user_set = |var: &str| std::env::var_os(var).is_some() || settings.envs.iter().any(|(k, _)| k == var);
+        for trigger in [Trigger::Emulated, Trigger::LowProcessLimit] {
+            let set = i.installer.recovery.concurrency_env.is_some_and(user_set);
+            apply.extend(mitigate::value_for(trigger, i.installer, &facts, None, set));
+        }
+    }
+    lines.push((
+        "mitigations",
+        if apply.is_empty() { "none apply before the first attempt".into() } else { apply.iter().map(|a| a.describe()).collect::<Vec<_>>().join("; ") },
+    ));
+    let known: Vec<String> = MITIGATIONS.iter().map(|m| format!("{} ({}, {})", trigger_words(m.trigger), m.reason, m.upstream)).collect();
+    lines.push(("known", known.join("; ")));
+    lines.push(("facts", describe_facts(&facts)));
+
+    let mut out = std::io::stdout().lock();
+    for (k, v) in lines {
+        if writeln!(out, "{k:<12} {v}").is_err() {
+            break;
+        }
+    }
+    Outcome::Success
+}
+
+fn clean_words(i: &crate::installer::Installer) -> String {
+    let full = i.cache.clean_full.join(" ");
+    match i.recovery.clean_package {
+        Some(p) => format!("`{} {} <package>` for a broken entry, else `{} {full}`", i.name, p.join(" "), i.name),
+        None => format!("`{} {full}`", i.name),
+    }
+}
+
+fn trigger_words(t: Trigger) -> &'static str {
+    match t {
+        Trigger::Emulated => "under qemu-user",
+        Trigger::LowProcessLimit => "with a low ulimit -u",
+        Trigger::AfterHang => "after a hang",
+        Trigger::AfterResource => "after running out of threads",
+    }
+}
+
+fn describe_facts(f: &Facts) -> String {
+    let tty = |fd| if sys::is_terminal(fd) { "terminal" } else { "not a terminal" };
+    format!(
+        "emulation: {}; cpus: {}; process limit: {}; stdin {}, stdout {}",
+        f.emulated.as_deref().unwrap_or("no"),
+        f.cpus,
+        match (f.process_limit, f.headroom()) {
+            (Some(l), Some(h)) => format!("{l} ({h} free)"),
+            _ => "none enforced".into(),
+        },
+        tty(0),
+        tty(1)
+    )
+}
+
+fn existing_ancestor(p: &std::path::Path) -> Option<std::path::PathBuf> {
+    p.ancestors().find(|a| a.exists()).map(|a| a.to_path_buf())
+}
+
+/// The lock steady would take, and who holds it now, read from `/proc/locks` (no locking).
+fn describe_lock(settings: &Settings, dir: &std::path::Path) -> String {
+    if settings.no_lock {
+        return "none (--no-lock)".into();
+    }
+    let Ok(meta) = std::fs::metadata(dir) else {
+        return format!("flock on `{}` once created, shared with everyone using this cache", dir.display());
+    };
+    let canonical = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
+    let entries = lock::proc_locks_entries(meta.dev(), meta.ino());
+    let now = match entries.iter().find(|e| !e.waiting) {
+        Some(h) => {
+            let waiting = entries.iter().filter(|e| e.waiting).count();
+            format!("held now by {}, {waiting} waiting", lock::describe_pid(h.pid).describe())
+        }
+        None => "free now".into(),
+    };
+    format!("flock on `{}`, shared with everyone using this cache; {now}", canonical.display())
+}

@@ -1,0 +1,407 @@
+//! What steady does after a failed attempt (spec section 3, step 6): stop when retrying cannot
+//! help; after cache corruption, clean only what is broken (the named package, and every entry
+//! the cache check finds damaged), falling back to one full clean when nothing is named or the
+//! same package comes back; lower concurrency after resource exhaustion; apply the hang
+//! mitigation after a hang; never clean for a hang, a timeout, a network error or a process
+//! limit. Cleans run the installer's own commands, only on a directory that passes the safety
+//! checks of `check_cleanable`.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::attempt;
+use crate::cache;
+use crate::classify::{Diagnosis, Failure};
+use crate::cli::CleanMode;
+use crate::installer::{Installer, Invocation};
+use crate::mitigate::{self, Applied, Facts, Trigger};
+use crate::retry::RetryPolicy;
+use crate::settings;
+use crate::sys::{self, SignalPipe};
+use crate::ui;
+
+/// How long an installer's own clean command may take (uv's waits on uv's own lock).
+const CLEAN_TIMEOUT: Duration = Duration::from_secs(120);
+/// The most packages cleaned one by one in a run before a full clean is cheaper.
+const MAX_TARGETED: usize = 16;
+
+/// The clean that goes before a retry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Clean {
+    None,
+    Packages(Vec<String>),
+    Full,
+}
+
+/// What to do after a failed attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// Stop with this attempt's result; the text says why (for `-v` and the report).
+    Stop(String),
+    Retry { clean: Clean, mitigations: Vec<Applied> },
+}
+
+pub struct Recovery<'a> {
+    inv: Option<&'a Invocation>,
+    cache: Option<PathBuf>,
+    policy: RetryPolicy,
+    facts: Facts,
+    mitigate: bool,
+    /// Knobs the user set themselves (environment or `--env`): never overridden.
+    user_env: Vec<String>,
+    /// Variables steady sets for the next attempts (mitigations).
+    pub env: Vec<(String, String)>,
+    reinstall: Vec<String>,
+    cleaned_packages: Vec<String>,
+    full_cleans: u32,
+    unknown_retries: u32,
+    /// Every mitigation applied in this run, in order.
+    pub applied: Vec<Applied>,
+}
+
+impl<'a> Recovery<'a> {
+    pub fn new(inv: Option<&'a Invocation>, cache: Option<PathBuf>, policy: RetryPolicy, mitigate: bool, envs: &[(String, String)]) -> Self {
+        let argv: Vec<OsString> = inv.map(|i| i.launcher.iter().chain(&i.args).cloned().collect()).unwrap_or_default();
+        let mut r = Recovery {
+            inv,
+            cache,
+            policy,
+            facts: Facts::gather(&argv),
+            mitigate,
+            user_env: envs.iter().map(|(k, _)| k.clone()).collect(),
+            env: Vec::new(),
+            reinstall: Vec::new(),
+            cleaned_packages: Vec::new(),
+            full_cleans: 0,
+            unknown_retries: 0,
+            applied: Vec::new(),
+        };
+        for trigger in [Trigger::Emulated, Trigger::LowProcessLimit] {
+            if let Some(a) = r.mitigation(trigger) {
+                ui::status(&format!("applying {}", a.describe()));
+                r.apply(a);
+            }
+        }
+        r
+    }
+
+    fn installer(&self) -> Option<&'static Installer> {
+        self.inv.map(|i| i.installer)
+    }
+
+    fn mitigation(&self, trigger: Trigger) -> Option<Applied> {
+        if !self.mitigate {
+            return None;
+        }
+        let installer = self.installer()?;
+        let var = installer.recovery.concurrency_env?;
+        let user_set = std::env::var_os(var).is_some() || self.user_env.iter().any(|k| k == var);
+        let current = self.env.iter().rev().find(|(k, _)| k == var).and_then(|(_, v)| v.parse().ok());
+        mitigate::value_for(trigger, installer, &self.facts, current, user_set)
+    }
+
+    fn apply(&mut self, a: Applied) {
+        self.env.retain(|(k, _)| k != a.var);
+        self.env.push((a.var.to_owned(), a.value.clone()));
+        self.applied.push(a);
+    }
+
+    /// The command for the next attempt: the user's, plus a reinstall of every package that
+    /// may have been installed from a damaged cache entry.
+    pub fn argv(&self, command: &[OsString]) -> Vec<OsString> {
+        let Some(inv) = self.inv else { return command.to_vec() };
+        let (Some(flag), false) = (inv.installer.recovery.reinstall_flag, self.reinstall.is_empty()) else {
+            return command.to_vec();
+        };
+        if !inv.subcommand_in(inv.installer.recovery.reinstall_in) {
+            return command.to_vec();
+        }
+        let mut args = inv.args.clone();
+        let at = args.iter().position(|a| a == "--").unwrap_or(args.len());
+        let extra = self.reinstall.iter().flat_map(|p| [OsString::from(flag), OsString::from(p)]);
+        args.splice(at..at, extra);
+        inv.launcher.iter().cloned().chain(args).collect()
+    }
+
+    /// Decides what follows failed attempt number `attempt` (from 1).
+    pub fn after_failure(&mut self, diag: &Diagnosis, attempt: u32) -> Step {
+        match diag.failure {
+            Failure::Deterministic => return Step::Stop("retrying cannot fix this failure".into()),
+            Failure::DiskFull => return Step::Stop("the disk is full; free space, then run again".into()),
+            Failure::Stopped => return Step::Stop("the command was stopped".into()),
+            Failure::NotRunnable => return Step::Stop("the command cannot be run".into()),
+            _ => {}
+        }
+        if attempt > self.policy.retries {
+            return Step::Stop(format!("no retries left (--retries {})", self.policy.retries));
+        }
+        let mut mitigations = Vec::new();
+        let mut clean = match diag.failure {
+            Failure::Corruption => self.corruption_clean(diag),
+            Failure::Unknown | Failure::Signal => {
+                // The field practice: clear the cache and retry once. An unknown failure that
+                // comes back is most likely a deterministic one steady has no signature for.
+                if self.unknown_retries >= 1 {
+                    return Step::Stop("an unexplained failure came back after a retry".into());
+                }
+                self.unknown_retries += 1;
+                if self.full_cleans == 0 { Clean::Full } else { Clean::None }
+            }
+            Failure::Hang => {
+                mitigations.extend(self.mitigation(Trigger::AfterHang));
+                Clean::None
+            }
+            Failure::Resource => {
+                mitigations.extend(self.mitigation(Trigger::AfterResource));
+                Clean::None
+            }
+            _ => Clean::None,
+        };
+        match self.policy.clean {
+            CleanMode::Never => clean = Clean::None,
+            CleanMode::Always => clean = Clean::Full,
+            CleanMode::Auto => {}
+        }
+        if self.cache.is_none() || self.inv.is_none() {
+            clean = Clean::None;
+        }
+        for m in &mitigations {
+            self.apply(m.clone());
+        }
+        Step::Retry { clean, mitigations }
+    }
+
+    fn corruption_clean(&mut self, diag: &Diagnosis) -> Clean {
+        let (Some(installer), Some(cache)) = (self.installer(), self.cache.as_deref()) else { return Clean::None };
+        let damaged = installer.recovery.verify.map(|check| check(cache)).unwrap_or_default();
+        if !damaged.is_empty() {
+            ui::status(&format!("cache check found damaged entries: {}", damaged.join(", ")));
+        }
+        for p in &damaged {
+            if !self.reinstall.contains(p) {
+                self.reinstall.push(p.clone());
+            }
+        }
+        let full = || Clean::Full;
+        let came_back = diag.package.as_ref().is_some_and(|p| self.cleaned_packages.contains(p));
+        let mut targets: Vec<String> = diag.package.iter().cloned().collect();
+        targets.extend(damaged.into_iter().filter(|d| Some(d) != diag.package.as_ref()));
+        if came_back || targets.is_empty() || installer.recovery.clean_package.is_none() || self.cleaned_packages.len() + targets.len() > MAX_TARGETED {
+            return if self.full_cleans == 0 { full() } else { Clean::None };
+        }
+        Clean::Packages(targets)
+    }
+
+    /// Runs `clean` with the installer's own command. Returns what was done, for the summary.
+    pub fn clean(&mut self, clean: &Clean, signals: &SignalPipe) -> Option<String> {
+        let (Some(inv), Some(cache)) = (self.inv, self.cache.clone()) else { return None };
+        let installer = inv.installer;
+        if *clean == Clean::None {
+            return None;
+        }
+        if let Err(why) = check_cleanable(installer, &cache) {
+            ui::warn(&format!("will not clear `{}`: {why}; retrying without a clean", cache.display()));
+            return None;
+        }
+        let (argv, what) = match clean {
+            Clean::Packages(pkgs) => {
+                let Some(sub) = installer.recovery.clean_package else { return None };
+                let mut argv = inv.launcher.clone();
+                argv.extend(sub.iter().map(OsString::from));
+                argv.extend(pkgs.iter().map(OsString::from));
+                argv.push(installer.cache.dir_flag.into());
+                argv.push(cache.clone().into());
+                (argv, format!("cleared {} from the {} cache", pkgs.join(", "), installer.name))
+            }
+            Clean::Full => (cache::clean_command(inv, &cache), format!("cleared the {} cache", installer.name)),
+            Clean::None => return None,
+        };
+        let r = attempt::run_helper(&argv, CLEAN_TIMEOUT, signals);
+        match &r.ending {
+            attempt::Ending::Exited(0) => {
+                ui::detail(&format!("ran `{}`", cache::show(&argv)));
+                match clean {
+                    Clean::Packages(p) => self.cleaned_packages.extend(p.iter().cloned()),
+                    _ => self.full_cleans += 1,
+                }
+                Some(what)
+            }
+            attempt::Ending::Stopped(_) => {
+                ui::warn(&format!(
+                    "`{}` did not finish within {} (another process may hold the installer's own cache lock); retrying without a clean",
+                    cache::show(&argv),
+                    ui::human(CLEAN_TIMEOUT)
+                ));
+                None
+            }
+            other => {
+                let said = String::from_utf8_lossy(&r.stderr_tail);
+                let last = said.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").trim();
+                ui::warn(&format!("`{}` failed ({}): {last}; retrying anyway", cache::show(&argv), other.describe()));
+                None
+            }
+        }
+    }
+}
+
+/// System directories no cache is ever cleared at.
+const SYSTEM_DIRS: &[&str] = &[
+    "/", "/bin", "/boot", "/dev", "/etc", "/home", "/lib", "/lib64", "/media", "/mnt", "/opt", "/proc", "/root", "/run", "/sbin", "/srv", "/sys", "/tmp", "/usr", "/var",
+];
+
+/// R23: a cache is cleared only when its path is absolute, a real directory (no symlink at its
+/// root), not a system directory, not the home directory or the working directory or one of
+/// their ancestors, owned by steady's user (root: by root), and recognisably this installer's
+/// cache (its default place, one of its marker files, or empty).
+pub fn check_cleanable(installer: &Installer, path: &Path) -> Result<(), String> {
+    use std::os::unix::fs::MetadataExt;
+    if path.as_os_str().is_empty() {
+        return Err("the path is empty".into());
+    }
+    if !path.is_absolute() {
+        return Err("the path is not absolute".into());
+    }
+    let meta = std::fs::symlink_metadata(path).map_err(|e| e.to_string())?;
+    if meta.file_type().is_symlink() {
+        return Err("it is a symlink".into());
+    }
+    if !meta.is_dir() {
+        return Err("it is not a directory".into());
+    }
+    let canonical = path.canonicalize().map_err(|e| e.to_string())?;
+    if SYSTEM_DIRS.iter().any(|d| canonical == Path::new(d)) {
+        return Err("it is a system directory".into());
+    }
+    let is_ancestor_of = |other: Option<PathBuf>| other.and_then(|o| o.canonicalize().ok()).is_some_and(|o| o.starts_with(&canonical));
+    if is_ancestor_of(settings::home_dir()) {
+        return Err("it is your home directory or one of its parents".into());
+    }
+    if is_ancestor_of(std::env::current_dir().ok()) {
+        return Err("it is the working directory or one of its parents".into());
+    }
+    let euid = sys::euid();
+    if meta.uid() != euid {
+        return Err(format!("it is owned by uid {}, not {euid}", meta.uid()));
+    }
+    let default = settings::user_cache_dir().map(|d| d.join(installer.cache.default_subdir)).and_then(|d| d.canonicalize().ok());
+    let names: Vec<String> = std::fs::read_dir(&canonical)
+        .map_err(|e| e.to_string())?
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    let marked = installer.cache.markers.iter().any(|m| match m.strip_suffix('*') {
+        Some(prefix) => names.iter().any(|n| n.starts_with(prefix)),
+        None => names.iter().any(|n| n == m),
+    });
+    if default.as_deref() == Some(canonical.as_path()) || marked || names.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("it does not look like a {} cache (none of {} in it)", installer.name, installer.cache.markers.join(", ")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::attempt::Ending;
+    use crate::classify::classify;
+    use crate::installer::{PIP, UV, identify};
+
+    fn policy(clean: CleanMode) -> RetryPolicy {
+        RetryPolicy { retries: 3, backoff: Duration::from_millis(1), clean }
+    }
+
+    fn inv(cmd: &[&str]) -> Invocation {
+        let argv: Vec<OsString> = cmd.iter().map(OsString::from).collect();
+        identify(&argv, None).unwrap()
+    }
+
+    #[test]
+    fn deterministic_failures_stop() {
+        let i = inv(&["uv", "pip", "install", "x"]);
+        let mut r = Recovery::new(Some(&i), Some("/nonexistent".into()), policy(CleanMode::Auto), false, &[]);
+        let d = classify(Some(&UV), &Ending::Exited(1), "error: No solution found when resolving dependencies");
+        assert!(matches!(r.after_failure(&d, 1), Step::Stop(_)));
+    }
+
+    #[test]
+    fn corruption_cleans_the_named_package_then_everything_when_it_comes_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let i = inv(&["uv", "pip", "install", "alpha"]);
+        let mut r = Recovery::new(Some(&i), Some(dir.path().into()), policy(CleanMode::Auto), false, &[]);
+        let d = classify(Some(&UV), &Ending::Exited(2), "error: Failed to install: alpha-1.0-py3-none-any.whl (alpha==1.0)\n cause: /archive-v0/x/alpha-1.0.dist-info/METADATA");
+        assert_eq!(r.after_failure(&d, 1), Step::Retry { clean: Clean::Packages(vec!["alpha".into()]), mitigations: vec![] });
+        r.cleaned_packages.push("alpha".into());
+        assert_eq!(r.after_failure(&d, 2), Step::Retry { clean: Clean::Full, mitigations: vec![] });
+        r.full_cleans = 1;
+        assert_eq!(r.after_failure(&d, 3), Step::Retry { clean: Clean::None, mitigations: vec![] });
+        assert!(matches!(r.after_failure(&d, 4), Step::Stop(_)), "retries are bounded");
+    }
+
+    #[test]
+    fn unknown_failures_are_retried_once_with_a_full_clean() {
+        let i = inv(&["pip", "install", "x"]);
+        let mut r = Recovery::new(Some(&i), Some("/c".into()), policy(CleanMode::Auto), false, &[]);
+        let d = classify(Some(&PIP), &Ending::Exited(1), "weird");
+        assert_eq!(r.after_failure(&d, 1), Step::Retry { clean: Clean::Full, mitigations: vec![] });
+        assert!(matches!(r.after_failure(&d, 2), Step::Stop(_)));
+        let mut never = Recovery::new(Some(&i), Some("/c".into()), policy(CleanMode::Never), false, &[]);
+        assert_eq!(never.after_failure(&d, 1), Step::Retry { clean: Clean::None, mitigations: vec![] });
+    }
+
+    #[test]
+    fn resource_and_hang_lower_concurrency_and_never_clean() {
+        let i = inv(&["uv", "sync"]);
+        let mut r = Recovery::new(Some(&i), Some("/c".into()), policy(CleanMode::Auto), true, &[]);
+        let d = classify(Some(&UV), &Ending::Signaled(libc::SIGABRT), "ThreadPoolBuildError { code: 11 }");
+        let Step::Retry { clean, mitigations } = r.after_failure(&d, 1) else { panic!() };
+        assert_eq!(clean, Clean::None);
+        assert_eq!(mitigations.len(), 1);
+        assert_eq!(mitigations[0].var, "UV_CONCURRENT_INSTALLS");
+        let hang = classify(Some(&UV), &Ending::Stopped(crate::attempt::StopReason::Timeout), "");
+        let Step::Retry { clean, .. } = r.after_failure(&hang, 2) else { panic!() };
+        assert_eq!(clean, Clean::None);
+        assert_eq!(r.env.iter().find(|(k, _)| k == "UV_CONCURRENT_INSTALLS").map(|(_, v)| v.as_str()), Some("1"));
+        // A knob the user set is left alone.
+        let mine = Recovery::new(Some(&i), Some("/c".into()), policy(CleanMode::Auto), true, &[("UV_CONCURRENT_INSTALLS".into(), "3".into())]);
+        assert!(mine.mitigation(Trigger::AfterHang).is_none());
+    }
+
+    #[test]
+    fn reinstall_goes_before_a_double_dash() {
+        let i = inv(&["uv", "pip", "install", "a", "--", "b"]);
+        let mut r = Recovery::new(Some(&i), None, policy(CleanMode::Auto), false, &[]);
+        r.reinstall = vec!["gamma".into()];
+        let argv = r.argv(&[]);
+        assert_eq!(cache::show(&argv), "uv pip install a --reinstall-package gamma -- b");
+        let lock = inv(&["uv", "lock"]);
+        let mut r = Recovery::new(Some(&lock), None, policy(CleanMode::Auto), false, &[]);
+        r.reinstall = vec!["gamma".into()];
+        assert_eq!(cache::show(&r.argv(&["uv".into(), "lock".into()])), "uv lock", "uv lock takes no reinstall flag");
+    }
+
+    #[test]
+    fn hostile_cache_paths_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let canary = dir.path().join("canary");
+        std::fs::create_dir(&canary).unwrap();
+        std::fs::write(canary.join("keep"), "x").unwrap();
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&canary, &link).unwrap();
+        let unmarked = dir.path().join("unmarked");
+        std::fs::create_dir(&unmarked).unwrap();
+        std::fs::write(unmarked.join("photo.jpg"), "x").unwrap();
+        for bad in [Path::new(""), Path::new("/"), Path::new("relative"), Path::new("/usr"), &link, &unmarked, &canary.join("keep")] {
+            assert!(check_cleanable(&UV, bad).is_err(), "{} should be refused", bad.display());
+        }
+        if let Some(home) = settings::home_dir().filter(|h| h.is_dir()) {
+            assert!(check_cleanable(&UV, &home).is_err());
+            assert!(check_cleanable(&UV, home.parent().unwrap_or(Path::new("/"))).is_err());
+        }
+        let uv_cache = dir.path().join("uvc");
+        std::fs::create_dir_all(uv_cache.join("archive-v0")).unwrap();
+        assert_eq!(check_cleanable(&UV, &uv_cache), Ok(()));
+        assert!(check_cleanable(&PIP, &uv_cache).is_err(), "a uv cache is not pip's");
+    }
+}
