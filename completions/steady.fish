@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_steady_global_optspecs
-    string join \n timeout= kill-after= stall= retries= backoff= deadline= lock-timeout= no-lock lock-dir= shared lock= lock-progress= cache= installer= clean= mitigate= report= env= v/verbose q/quiet h/help V/version
+    string join \n timeout= kill-after= stall= retries= backoff= deadline= lock-timeout= no-lock lock-dir= shared lock= lock-url= lock-namespace= lock-ping= lock-progress= cache= installer= clean= mitigate= report= env= v/verbose q/quiet h/help V/version
 end
 
 function __fish_steady_needs_command
@@ -33,6 +33,9 @@ complete -c steady -n "__fish_steady_needs_command" -l deadline -d 'Budget for t
 complete -c steady -n "__fish_steady_needs_command" -l lock-timeout -d 'Longest wait for the lock; 0 fails at once if it is held [default: wait]' -r
 complete -c steady -n "__fish_steady_needs_command" -l lock-dir -d 'Where fallback lock files go when the cache itself cannot be locked' -r -F
 complete -c steady -n "__fish_steady_needs_command" -l lock -d 'Also lock this path, e.g. a venv or node_modules (repeatable; STEADY_LOCK takes a colon-separated list). All locks are taken in one order, so runs cannot deadlock' -r -F
+complete -c steady -n "__fish_steady_needs_command" -l lock-url -d 'Also take the cache\'s lock in PostgreSQL, for several machines sharing one cache: postgres://user[:password]@host[:port]/db (?host=/dir for a Unix socket; no TLS). The password may also come from PGPASSWORD' -r
+complete -c steady -n "__fish_steady_needs_command" -l lock-namespace -d 'Name of the cache\'s lock in the --lock-url database, for machines whose cache paths differ [default: the cache\'s path]' -r
+complete -c steady -n "__fish_steady_needs_command" -l lock-ping -d 'How often a held --lock-url lock is checked with a query (for tests)' -r
 complete -c steady -n "__fish_steady_needs_command" -l lock-progress -d 'How often a waiting steady says it still waits (for tests)' -r
 complete -c steady -n "__fish_steady_needs_command" -l cache -d 'The cache directory to lock and clear [default: detected]' -r -F
 complete -c steady -n "__fish_steady_needs_command" -l installer -d 'Treat the command as this installer [default: detected]' -r
@@ -65,6 +68,9 @@ complete -c steady -n "__fish_steady_using_subcommand doctor" -l deadline -d 'Bu
 complete -c steady -n "__fish_steady_using_subcommand doctor" -l lock-timeout -d 'Longest wait for the lock; 0 fails at once if it is held [default: wait]' -r
 complete -c steady -n "__fish_steady_using_subcommand doctor" -l lock-dir -d 'Where fallback lock files go when the cache itself cannot be locked' -r -F
 complete -c steady -n "__fish_steady_using_subcommand doctor" -l lock -d 'Also lock this path, e.g. a venv or node_modules (repeatable; STEADY_LOCK takes a colon-separated list). All locks are taken in one order, so runs cannot deadlock' -r -F
+complete -c steady -n "__fish_steady_using_subcommand doctor" -l lock-url -d 'Also take the cache\'s lock in PostgreSQL, for several machines sharing one cache: postgres://user[:password]@host[:port]/db (?host=/dir for a Unix socket; no TLS). The password may also come from PGPASSWORD' -r
+complete -c steady -n "__fish_steady_using_subcommand doctor" -l lock-namespace -d 'Name of the cache\'s lock in the --lock-url database, for machines whose cache paths differ [default: the cache\'s path]' -r
+complete -c steady -n "__fish_steady_using_subcommand doctor" -l lock-ping -d 'How often a held --lock-url lock is checked with a query (for tests)' -r
 complete -c steady -n "__fish_steady_using_subcommand doctor" -l lock-progress -d 'How often a waiting steady says it still waits (for tests)' -r
 complete -c steady -n "__fish_steady_using_subcommand doctor" -l cache -d 'The cache directory to lock and clear [default: detected]' -r -F
 complete -c steady -n "__fish_steady_using_subcommand doctor" -l installer -d 'Treat the command as this installer [default: detected]' -r

@@ -5,15 +5,15 @@
 
 use std::ffi::OsString;
 use std::os::unix::process::CommandExt;
-use std::path::PathBuf;
-use std::time::{Instant, SystemTime};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime};
 
 use crate::attempt::{self, AttemptSpec, Ending, Output, StopReason};
 use crate::cache::{self, CacheLocation};
 use crate::classify;
 use crate::exit::Outcome;
 use crate::installer::{self, Class, Invocation};
-use crate::lock::{self, LockError, LockRequest};
+use crate::lock::{self, LockError, LockRequest, RemoteFailure};
 use crate::recover::{Clean, Recovery, Step};
 use crate::report::{AttemptRecord, Report};
 use crate::retry::RetryPolicy;
@@ -43,7 +43,10 @@ pub fn plan(settings: &Settings) -> Result<Plan, Outcome> {
             Some(i) => Some(i),
             None => {
                 let known: Vec<&str> = installer::INSTALLERS.iter().map(|i| i.name).collect();
-                ui::error(&format!("unknown installer `{name}` for --installer; known: {}", known.join(", ")));
+                ui::error(&format!(
+                    "unknown installer `{name}` for --installer; known: {}",
+                    known.join(", ")
+                ));
                 return Err(Outcome::SteadyFailed);
             }
         },
@@ -54,7 +57,11 @@ pub fn plan(settings: &Settings) -> Result<Plan, Outcome> {
         Some(_) => writes || settings.supervise_flag_given,
         None => settings.supervise_requested || settings.cache.is_some(),
     };
-    Ok(Plan { inv, writes, supervise })
+    Ok(Plan {
+        inv,
+        writes,
+        supervise,
+    })
 }
 
 pub fn run(settings: Settings) -> Outcome {
@@ -68,9 +75,18 @@ pub fn run(settings: Settings) -> Outcome {
     }
     match sys::install_signal_handlers() {
         Ok(signals) => {
-            let sup = Supervisor { settings: &settings, inv: plan.inv.as_ref(), writes: plan.writes, signals: &signals };
+            let sup = Supervisor {
+                settings: &settings,
+                inv: plan.inv.as_ref(),
+                writes: plan.writes,
+                signals: &signals,
+            };
             let mut report = Report {
-                command: settings.command.iter().map(|a| a.to_string_lossy().into_owned()).collect(),
+                command: settings
+                    .command
+                    .iter()
+                    .map(|a| a.to_string_lossy().into_owned())
+                    .collect(),
                 installer: plan.inv.as_ref().map(|i| i.installer.name.to_owned()),
                 ..Report::default()
             };
@@ -78,7 +94,10 @@ pub fn run(settings: Settings) -> Outcome {
             if let Some(path) = &settings.report {
                 report.exit_code = outcome.code();
                 if let Err(e) = report.write(path) {
-                    ui::warn(&format!("cannot write the report to `{}`: {e}", path.display()));
+                    ui::warn(&format!(
+                        "cannot write the report to `{}`: {e}",
+                        path.display()
+                    ));
                 }
             }
             outcome
@@ -93,10 +112,15 @@ pub fn run(settings: Settings) -> Outcome {
 /// Replaces steady with the command: same pid, no lock, nothing in between.
 fn exec(settings: &Settings) -> Outcome {
     let argv = &settings.command;
-    let err = std::process::Command::new(&argv[0]).args(&argv[1..]).envs(settings.envs.iter().map(|(k, v)| (k, v))).exec();
+    let err = std::process::Command::new(&argv[0])
+        .args(&argv[1..])
+        .envs(settings.envs.iter().map(|(k, v)| (k, v)))
+        .exec();
     let ending = match (err.kind(), err.raw_os_error()) {
         (std::io::ErrorKind::NotFound, _) => Ending::NotFound,
-        (std::io::ErrorKind::PermissionDenied, _) | (_, Some(libc::ENOEXEC)) => Ending::NotExecutable(err.to_string()),
+        (std::io::ErrorKind::PermissionDenied, _) | (_, Some(libc::ENOEXEC)) => {
+            Ending::NotExecutable(err.to_string())
+        }
         _ => Ending::SpawnFailed(err.to_string()),
     };
     report_spawn_failure(argv, &ending)
@@ -114,7 +138,9 @@ fn report_spawn_failure(argv: &[OsString], ending: &Ending) -> Outcome {
             Outcome::NotExecutable
         }
         Ending::NoProcesses => {
-            ui::error(&format!("cannot start `{program}`: the process limit is reached (ulimit -u)"));
+            ui::error(&format!(
+                "cannot start `{program}`: the process limit is reached (ulimit -u)"
+            ));
             Outcome::SteadyFailed
         }
         other => {
@@ -126,10 +152,18 @@ fn report_spawn_failure(argv: &[OsString], ending: &Ending) -> Outcome {
 
 /// The cache the run locks and may clear: `--cache`, else the installer's own, for commands
 /// that write it.
-pub fn locate_cache(settings: &Settings, inv: Option<&Invocation>, writes: bool, signals: &SignalPipe) -> Option<CacheLocation> {
+pub fn locate_cache(
+    settings: &Settings,
+    inv: Option<&Invocation>,
+    writes: bool,
+    signals: &SignalPipe,
+) -> Option<CacheLocation> {
     if let Some(path) = &settings.cache {
         let path = std::path::absolute(path).unwrap_or_else(|_| path.clone());
-        return Some(CacheLocation::Dir { path, source: "--cache".into() });
+        return Some(CacheLocation::Dir {
+            path,
+            source: "--cache".into(),
+        });
     }
     // A --shared reader of a read-only subcommand locks the cache too: that keeps writers out.
     let inv = inv.filter(|_| writes || settings.shared)?;
@@ -138,7 +172,11 @@ pub fn locate_cache(settings: &Settings, inv: Option<&Invocation>, writes: bool,
         if r.ending.succeeded() {
             Some(String::from_utf8_lossy(&r.stdout_tail).into_owned())
         } else {
-            ui::detail(&format!("`{}` failed ({}); using the default cache", cache::show(argv), r.ending.describe()));
+            ui::detail(&format!(
+                "`{}` failed ({}); using the default cache",
+                cache::show(argv),
+                r.ending.describe()
+            ));
             None
         }
     };
@@ -156,7 +194,9 @@ impl Supervisor<'_> {
     fn run(&self, report: &mut Report) -> Outcome {
         let s = self.settings;
         if let Err(e) = sys::become_subreaper() {
-            ui::detail(&format!("cannot become a child subreaper ({e}); escaped processes may be missed"));
+            ui::detail(&format!(
+                "cannot become a child subreaper ({e}); escaped processes may be missed"
+            ));
         }
         let deadline = s.deadline.map(|d| Instant::now() + d);
         let cache_dir = match locate_cache(s, self.inv, self.writes, self.signals) {
@@ -171,11 +211,23 @@ impl Supervisor<'_> {
             }
             None => None,
         };
-        let mut env: Vec<(OsString, OsString)> = s.envs.iter().map(|(k, v)| (k.into(), v.into())).collect();
+        let mut env: Vec<(OsString, OsString)> =
+            s.envs.iter().map(|(k, v)| (k.into(), v.into())).collect();
         let mut _held = None;
-        let lock_paths: Vec<PathBuf> = cache_dir.iter().chain(&s.locks).cloned().collect();
+        // An installer with its own lock (apt) waits on that one: steady's would not be seen.
+        let own_lock = self.inv.and_then(|i| i.installer.own_lock_words());
+        if let Some(words) = &own_lock {
+            ui::detail(words);
+        }
+        let lock_paths: Vec<PathBuf> = cache_dir
+            .iter()
+            .filter(|_| own_lock.is_none())
+            .chain(&s.locks)
+            .cloned()
+            .collect();
         if !lock_paths.is_empty() && !s.no_lock {
-            match self.lock(&lock_paths, deadline) {
+            let cache = cache_dir.as_deref().filter(|_| own_lock.is_none());
+            match self.lock(&lock_paths, cache, deadline) {
                 Ok(locks) => {
                     for (key, reason) in &locks.unlocked {
                         ui::warn(&format!(
@@ -191,33 +243,99 @@ impl Supervisor<'_> {
                 Err(e) => return self.lock_failed(e),
             }
         }
-        let policy = RetryPolicy { retries: s.retries, backoff: s.backoff, clean: s.clean };
+        if let Some(dir) = &cache_dir {
+            let swept = crate::remove::sweep_trash(dir);
+            if swept > 0 {
+                ui::detail(&format!(
+                    "removed {swept} trash director(ies) a killed run left at `{}`",
+                    dir.display()
+                ));
+            }
+        }
+        let policy = RetryPolicy {
+            retries: s.retries,
+            backoff: s.backoff,
+            clean: s.clean,
+        };
         let mut recovery = Recovery::new(self.inv, cache_dir, policy.clone(), s.mitigate, &s.envs);
         let outcome = self.attempts(&env, deadline, &policy, &mut recovery, &mut _held, report);
         report.mitigations = recovery.applied.clone();
         outcome
     }
 
-    fn lock(&self, paths: &[PathBuf], deadline: Option<Instant>) -> Result<lock::Locks, LockError> {
-        let s = self.settings;
+    /// The longest wait for the locks from now: the smaller of `--lock-timeout` and what is
+    /// left of `--deadline`.
+    fn lock_wait(&self, deadline: Option<Instant>) -> Option<Duration> {
         let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
-        let wait = match (s.lock_timeout, left) {
+        match (self.settings.lock_timeout, left) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
+        }
+    }
+
+    /// Takes the local locks, then the cache's lock beyond this machine where `--lock-url`
+    /// asks for one.
+    fn lock(
+        &self,
+        paths: &[PathBuf],
+        cache: Option<&Path>,
+        deadline: Option<Instant>,
+    ) -> Result<lock::Locks, LockError> {
+        let s = self.settings;
+        #[cfg(feature = "postgres")]
+        let remote = match (&s.lock_server, cache) {
+            (Some(server), Some(cache)) => Some(lock::RemoteRequest {
+                backend: server,
+                cache,
+                namespace: s.lock_namespace.as_deref(),
+            }),
+            (Some(_), None) => {
+                ui::detail("no cache to lock, so --lock-url is not used");
+                None
+            }
+            (None, _) => None,
         };
+        #[cfg(not(feature = "postgres"))]
+        let remote = cache.and(None);
         lock::acquire(&LockRequest {
             paths,
             lock_dir: s.lock_dir.as_deref(),
-            wait,
+            wait: self.lock_wait(deadline),
             shared: s.shared,
             require: s.require_lock,
             progress_every: s.lock_progress,
+            remote,
         })
+    }
+
+    /// Before an attempt: the lock beyond this machine, taken again if it was lost (while the
+    /// last attempt ran, or since). `Some` ends the run.
+    fn keep_remote(
+        &self,
+        held: &mut Option<lock::Locks>,
+        deadline: Option<Instant>,
+    ) -> Option<Outcome> {
+        let remote = held.as_mut()?.remote.as_mut()?;
+        let why = remote.check(Instant::now()).err()?;
+        let give_up = self.lock_wait(deadline).map(|w| Instant::now() + w);
+        match remote.reacquire(give_up) {
+            Ok(()) => None,
+            Err(LockError::Remote { failure, message }) => Some(remote_failed(
+                failure,
+                &format!("lost the lock ({why}), and cannot take it again: {message}"),
+                "the command was not retried",
+            )),
+            Err(e) => Some(self.lock_failed(e)),
+        }
     }
 
     fn lock_failed(&self, e: LockError) -> Outcome {
         match e {
-            LockError::TimedOut { path, holder, waited } => {
+            LockError::TimedOut {
+                path,
+                holder,
+                waited,
+            } => {
                 let who = holder.map_or_else(|| "another process".to_owned(), |h| h.describe());
                 ui::error(&format!(
                     "gave up waiting for the lock on `{}` after {}, held by {who}; the command was not run. \
@@ -227,14 +345,24 @@ impl Supervisor<'_> {
                 ));
                 Outcome::LockTimeout
             }
-            LockError::Interrupted(sig) => Outcome::Signaled { signal: sig as i32, reraise: true },
+            LockError::Interrupted(sig) => Outcome::Signaled {
+                signal: sig as i32,
+                reraise: true,
+            },
             LockError::Unsafe(msg) => {
-                ui::error(&format!("{msg}; the command was not run. Remove it, or choose another place with --lock-dir."));
+                ui::error(&format!(
+                    "{msg}; the command was not run. Remove it, or choose another place with --lock-dir."
+                ));
                 Outcome::SteadyFailed
             }
             LockError::Unavailable(msg) => {
-                ui::error(&format!("{msg}; the command was not run because STEADY_REQUIRE_LOCK=1."));
+                ui::error(&format!(
+                    "{msg}; the command was not run because STEADY_REQUIRE_LOCK=1."
+                ));
                 Outcome::LockTimeout
+            }
+            LockError::Remote { failure, message } => {
+                remote_failed(failure, &message, "the command was not run")
             }
         }
     }
@@ -251,18 +379,33 @@ impl Supervisor<'_> {
         let s = self.settings;
         let total = s.retries + 1;
         let same_group = sys::owns_foreground_terminal();
-        let output = |fd| if sys::is_terminal(fd) { Output::Terminal } else { Output::Forward };
+        let output = |fd| {
+            if sys::is_terminal(fd) {
+                Output::Terminal
+            } else {
+                Output::Forward
+            }
+        };
         ui::detail(&match s.stall {
-            Some(d) => format!("stall detection: an attempt silent and idle for {} is killed", ui::human(d)),
+            Some(d) => format!(
+                "stall detection: an attempt silent and idle for {} is killed",
+                ui::human(d)
+            ),
             None => "stall detection: off".to_owned(),
         });
         let mut actions: Vec<String> = Vec::new();
         let mut attempt_no = 1;
         loop {
-            let argv = recovery.argv(&s.command);
+            let argv = match self.inv {
+                Some(i) => i.with_own_lock_wait(&recovery.argv(&s.command), s.lock_timeout),
+                None => recovery.argv(&s.command),
+            };
             let mut env = base_env.to_vec();
             env.extend(recovery.env.iter().map(|(k, v)| (k.into(), v.into())));
-            let limit = earliest(s.timeout.map(|t| (Instant::now() + t, StopReason::Timeout)), deadline.map(|d| (d, StopReason::Deadline)));
+            let limit = earliest(
+                s.timeout.map(|t| (Instant::now() + t, StopReason::Timeout)),
+                deadline.map(|d| (d, StopReason::Deadline)),
+            );
             let spec = AttemptSpec {
                 argv: &argv,
                 env: &env,
@@ -276,19 +419,41 @@ impl Supervisor<'_> {
             if attempt_no > 1 {
                 ui::group_start(&format!("attempt {attempt_no} of {total}"));
             }
-            ui::detail(&format!("attempt {attempt_no} of {total}: `{}`", cache::show(&argv)));
+            ui::detail(&format!(
+                "attempt {attempt_no} of {total}: `{}`",
+                cache::show(&argv)
+            ));
             let started = SystemTime::now();
-            let result = attempt::run(&spec, self.signals);
+            if let Some(outcome) = self.keep_remote(held, deadline) {
+                return outcome;
+            }
+            let watcher = held
+                .as_mut()
+                .and_then(|h| h.remote.as_deref_mut())
+                .map(|r| r as &mut dyn attempt::Watcher);
+            let result = attempt::run_watched(&spec, watcher, self.signals);
+            let lock_lost = (result.ending == Ending::Stopped(StopReason::LockLost))
+                .then(|| held.as_ref().and_then(|h| h.remote.as_ref()?.lost()))
+                .map(|why| why.unwrap_or_else(|| "it is gone".into()));
             if attempt_no > 1 {
                 ui::group_end();
             }
-            let tail = format!("{}\n{}", String::from_utf8_lossy(&result.stdout_tail), String::from_utf8_lossy(&result.stderr_tail));
+            let tail = format!(
+                "{}\n{}",
+                String::from_utf8_lossy(&result.stdout_tail),
+                String::from_utf8_lossy(&result.stderr_tail)
+            );
             let diag = classify::classify(self.inv.map(|i| i.installer), &result.ending, &tail);
+            let class = lock_lost.clone().unwrap_or_else(|| describe(&diag));
             ui::detail(&format!(
                 "attempt {attempt_no} ended after {}: {}{}",
                 ui::human(result.duration),
                 result.ending.describe(),
-                if result.ending.succeeded() { String::new() } else { format!(" ({})", describe(&diag)) }
+                if result.ending.succeeded() {
+                    String::new()
+                } else {
+                    format!(" ({class})")
+                }
             ));
             let mut record = AttemptRecord {
                 number: attempt_no,
@@ -304,23 +469,45 @@ impl Supervisor<'_> {
                     Ending::Interrupted { signal, .. } => Some(*signal as i32),
                     _ => None,
                 },
-                class: (!result.ending.succeeded()).then(|| diag.failure.name()),
+                class: match lock_lost {
+                    Some(_) => Some("lock lost"),
+                    None => (!result.ending.succeeded()).then(|| diag.failure.name()),
+                },
                 signature: diag.signature,
                 package: diag.package.clone(),
                 action: String::new(),
             };
-            let step = if result.ending.succeeded() { Step::Stop("succeeded".into()) } else { recovery.after_failure(&diag, attempt_no) };
+            let step = if result.ending.succeeded() {
+                Step::Stop("succeeded".into())
+            } else if lock_lost.is_some() {
+                // Not the command's failure: nothing to clean or mitigate. The lock is taken
+                // again before the retry.
+                if attempt_no > s.retries {
+                    Step::Stop(format!("no retries left (--retries {})", s.retries))
+                } else {
+                    Step::Retry {
+                        clean: Clean::None,
+                        mitigations: Vec::new(),
+                    }
+                }
+            } else {
+                recovery.after_failure(&diag, attempt_no)
+            };
             let (clean, mitigations) = match step {
                 Step::Stop(why) => {
                     record.action = format!("stop: {why}");
                     report.attempts.push(record);
-                    if !result.ending.succeeded() && !matches!(diag.failure, classify::Failure::NotRunnable) {
+                    if !result.ending.succeeded()
+                        && !matches!(diag.failure, classify::Failure::NotRunnable)
+                    {
                         ui::detail(&format!("not retrying: {why}"));
                     }
-                    return self.finish(&result.ending, attempt_no, &actions);
+                    return self.finish(&result.ending, attempt_no, &actions, lock_lost.as_deref());
                 }
                 Step::Retry { clean, mitigations } if s.shared && clean != Clean::None => {
-                    ui::detail("not clearing the cache: with --shared, other readers may be using it");
+                    ui::detail(
+                        "not clearing the cache: with --shared, other readers may be using it",
+                    );
                     (Clean::None, mitigations)
                 }
                 Step::Retry { clean, mitigations } => (clean, mitigations),
@@ -329,8 +516,11 @@ impl Supervisor<'_> {
             if deadline.is_some_and(|d| Instant::now() + delay >= d) {
                 record.action = "stop: no time left before --deadline".into();
                 report.attempts.push(record);
-                ui::status(&format!("attempt {attempt_no} failed ({}); no time left before --deadline to retry", result.ending.describe()));
-                return self.finish(&result.ending, attempt_no, &actions);
+                ui::status(&format!(
+                    "attempt {attempt_no} failed ({}); no time left before --deadline to retry",
+                    result.ending.describe()
+                ));
+                return self.finish(&result.ending, attempt_no, &actions, lock_lost.as_deref());
             }
             let mut did = Vec::new();
             let cleaned = recovery.clean(&clean, self.signals);
@@ -340,22 +530,44 @@ impl Supervisor<'_> {
                 h.follow_recreated_dir();
             }
             did.extend(cleaned);
-            did.extend(mitigations.iter().map(|m| format!("set {}={}", m.var, m.value)));
+            did.extend(
+                mitigations
+                    .iter()
+                    .map(|m| format!("set {}={}", m.var, m.value)),
+            );
             ui::warn(&format!(
-                "attempt {attempt_no} of {total} failed ({}, {}){}; retrying in {}",
+                "attempt {attempt_no} of {total} failed ({}, {class}){}; retrying in {}",
                 result.ending.describe(),
-                describe(&diag),
-                if did.is_empty() { String::new() } else { format!("; {}", did.join(", ")) },
+                if did.is_empty() {
+                    String::new()
+                } else {
+                    format!("; {}", did.join(", "))
+                },
                 ui::human(delay)
             ));
             for m in &mitigations {
                 ui::detail(&format!("mitigation: {}", m.describe()));
             }
-            record.action = if did.is_empty() { "retry".into() } else { format!("{}; retry", did.join(", ")) };
+            record.action = if did.is_empty() {
+                "retry".into()
+            } else {
+                format!("{}; retry", did.join(", "))
+            };
             report.attempts.push(record);
-            actions.push(format!("attempt {attempt_no}: {}{}", result.ending.describe(), if did.is_empty() { String::new() } else { format!(", {}", did.join(", ")) }));
+            actions.push(format!(
+                "attempt {attempt_no}: {}{}",
+                result.ending.describe(),
+                if did.is_empty() {
+                    String::new()
+                } else {
+                    format!(", {}", did.join(", "))
+                }
+            ));
             if let Some(sig) = self.sleep(delay) {
-                return Outcome::Signaled { signal: sig as i32, reraise: true };
+                return Outcome::Signaled {
+                    signal: sig as i32,
+                    reraise: true,
+                };
             }
             attempt_no += 1;
         }
@@ -365,7 +577,10 @@ impl Supervisor<'_> {
     fn sleep(&self, delay: std::time::Duration) -> Option<nix::sys::signal::Signal> {
         let until = Instant::now() + delay;
         loop {
-            if let Some(a) = sys::take_signals().into_iter().find(|a| lock::is_stop_signal(a.signal)) {
+            if let Some(a) = sys::take_signals()
+                .into_iter()
+                .find(|a| lock::is_stop_signal(a.signal))
+            {
                 return Some(a.signal);
             }
             while sys::reap_any().is_some() {}
@@ -375,47 +590,111 @@ impl Supervisor<'_> {
             }
             let ms = left.as_millis().clamp(1, i32::MAX as u128) as i32;
             let _ = nix::poll::poll(
-                &mut [nix::poll::PollFd::new(self.signals.fd(), nix::poll::PollFlags::POLLIN)],
+                &mut [nix::poll::PollFd::new(
+                    self.signals.fd(),
+                    nix::poll::PollFlags::POLLIN,
+                )],
                 nix::poll::PollTimeout::try_from(ms).unwrap_or(nix::poll::PollTimeout::MAX),
             );
             self.signals.drain();
         }
     }
 
-    fn finish(&self, ending: &Ending, attempts: u32, history: &[String]) -> Outcome {
+    /// The run's outcome from the last attempt's ending; `lock_lost` says why the lock was
+    /// lost when that ended it.
+    fn finish(
+        &self,
+        ending: &Ending,
+        attempts: u32,
+        history: &[String],
+        lock_lost: Option<&str>,
+    ) -> Outcome {
         let s = self.settings;
         let outcome = match ending {
             Ending::Exited(0) => Outcome::Success,
             Ending::Exited(c) => Outcome::Command(*c),
-            Ending::Signaled(sig) => Outcome::Signaled { signal: *sig, reraise: false },
+            Ending::Signaled(sig) => Outcome::Signaled {
+                signal: *sig,
+                reraise: false,
+            },
             Ending::Stopped(reason) => {
                 let why = match reason {
-                    StopReason::Timeout => format!("ran past --timeout {}", ui::human(s.timeout.unwrap_or_default())),
-                    StopReason::Deadline => format!("ran past --deadline {}", ui::human(s.deadline.unwrap_or_default())),
+                    StopReason::Timeout => format!(
+                        "ran past --timeout {}",
+                        ui::human(s.timeout.unwrap_or_default())
+                    ),
+                    StopReason::Deadline => format!(
+                        "ran past --deadline {}",
+                        ui::human(s.deadline.unwrap_or_default())
+                    ),
                     StopReason::Stall => format!(
                         "printed nothing and used almost no CPU for --stall {} (hung)",
                         ui::human(s.stall.unwrap_or_default())
                     ),
+                    StopReason::LockLost => {
+                        format!("lost its lock ({})", lock_lost.unwrap_or("it is gone"))
+                    }
                 };
-                ui::error(&format!("`{}` {why}; steady killed its whole process tree", cache::show(&s.command)));
-                Outcome::WatchdogKilled
+                ui::error(&format!(
+                    "`{}` {why}; steady killed its whole process tree",
+                    cache::show(&s.command)
+                ));
+                if *reason == StopReason::LockLost {
+                    ui::error(
+                        "the lock no longer kept other machines out of the cache; run again once its server is back",
+                    );
+                    Outcome::LockTimeout
+                } else {
+                    Outcome::WatchdogKilled
+                }
             }
             Ending::Interrupted { signal, ended } => match ended {
                 sys::Ended::Exited(c) => Outcome::Command(*c),
-                sys::Ended::Signaled(_) => Outcome::Signaled { signal: *signal as i32, reraise: true },
+                sys::Ended::Signaled(_) => Outcome::Signaled {
+                    signal: *signal as i32,
+                    reraise: true,
+                },
             },
             other => return report_spawn_failure(&s.command, other),
         };
         if attempts > 1 {
             let history = history.join("; ");
             if outcome == Outcome::Success {
-                ui::status(&format!("succeeded on attempt {attempts} of {} ({history})", s.retries + 1));
+                ui::status(&format!(
+                    "succeeded on attempt {attempts} of {} ({history})",
+                    s.retries + 1
+                ));
             } else {
-                ui::status(&format!("gave up after {attempts} attempts ({history}; attempt {attempts}: {})", ending.describe()));
+                ui::status(&format!(
+                    "gave up after {attempts} attempts ({history}; attempt {attempts}: {})",
+                    ending.describe()
+                ));
             }
         }
         outcome
     }
+}
+
+/// Says that the lock beyond this machine could not be had, what became of the command, and
+/// what to do; the exit status: 75 when a later run may get it, 125 when the user must fix
+/// something.
+fn remote_failed(failure: RemoteFailure, message: &str, command: &str) -> Outcome {
+    let (advice, outcome) = match failure {
+        RemoteFailure::TimedOut => (
+            "Wait longer with --lock-timeout, or stop the holder.",
+            Outcome::LockTimeout,
+        ),
+        RemoteFailure::Unreachable => (
+            "Check that the server is up and reachable, or run without --lock-url.",
+            Outcome::LockTimeout,
+        ),
+        RemoteFailure::Refused => (
+            "Fix the user, password or database in --lock-url (or PGPASSWORD).",
+            Outcome::SteadyFailed,
+        ),
+    };
+    ui::error(&format!("{message}; {command}. {advice}"));
+    outcome
 }
 
 /// A diagnosis as words: `cache corruption: alpha`, `network`.
@@ -426,7 +705,10 @@ fn describe(d: &classify::Diagnosis) -> String {
     }
 }
 
-fn earliest(a: Option<(Instant, StopReason)>, b: Option<(Instant, StopReason)>) -> Option<(Instant, StopReason)> {
+fn earliest(
+    a: Option<(Instant, StopReason)>,
+    b: Option<(Instant, StopReason)>,
+) -> Option<(Instant, StopReason)> {
     match (a, b) {
         (Some(x), Some(y)) => Some(if y.0 <= x.0 { y } else { x }),
         (x, y) => x.or(y),

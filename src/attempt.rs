@@ -24,7 +24,7 @@ use std::collections::VecDeque;
 use std::ffi::OsString;
 use std::fs::File;
 use std::io::{self, Write};
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -72,6 +72,21 @@ pub enum StopReason {
     Deadline,
     /// No output and almost no CPU for the whole `--stall` window.
     Stall,
+    /// The lock beyond this machine was lost: it no longer keeps others out.
+    LockLost,
+}
+
+/// Something besides the command that an attempt must keep an eye on: a lock held on a
+/// database connection, which can be lost while the command runs. The attempt's poll loop
+/// waits on its descriptor and its next check time with everything else (no thread), calls
+/// `check` when either comes, and kills the attempt when it fails.
+pub trait Watcher {
+    /// A descriptor that becomes readable when something may have changed.
+    fn fd(&self) -> Option<BorrowedFd<'_>>;
+    /// When `check` must run even if the descriptor stays quiet.
+    fn next_check(&self) -> Option<Instant>;
+    /// Looks; `Err` says why the attempt may not go on.
+    fn check(&mut self, now: Instant) -> Result<(), String>;
 }
 
 /// How an attempt ended.
@@ -106,6 +121,7 @@ impl Ending {
             Ending::Stopped(StopReason::Timeout) => "timed out".into(),
             Ending::Stopped(StopReason::Deadline) => "stopped at the deadline".into(),
             Ending::Stopped(StopReason::Stall) => "stalled (no output, no CPU)".into(),
+            Ending::Stopped(StopReason::LockLost) => "killed: the lock was lost".into(),
             Ending::Interrupted { signal, .. } => format!("interrupted by {signal}"),
             Ending::NotFound => "command not found".into(),
             Ending::NotExecutable(e) => format!("not executable: {e}"),
@@ -452,6 +468,16 @@ fn timeout_until(now: Instant, at: Instant) -> PollTimeout {
 /// Runs one attempt to its end. Leftover processes of a failed attempt are ended before this
 /// returns; those of a successful one (daemons the installer meant to start) are left alone.
 pub fn run(spec: &AttemptSpec, signals: &SignalPipe) -> AttemptResult {
+    run_watched(spec, None, signals)
+}
+
+/// [`run`], also watching `watcher` while the command runs: when its check fails, the attempt
+/// ends as [`StopReason::LockLost`].
+pub fn run_watched(
+    spec: &AttemptSpec,
+    mut watcher: Option<&mut dyn Watcher>,
+    signals: &SignalPipe,
+) -> AttemptResult {
     let started = Instant::now();
     let result = |ending, streams: Vec<Stream>| {
         let mut r = AttemptResult {
@@ -513,6 +539,7 @@ pub fn run(spec: &AttemptSpec, signals: &SignalPipe) -> AttemptResult {
     let mut kill_at: Option<Instant> = None;
     let mut killed = false;
     let mut check_children = true;
+    let mut watcher_ready = false;
     loop {
         if exit.is_none() {
             exit = sys::exit_status_keep(pid).map(|e| (e, Instant::now()));
@@ -542,6 +569,20 @@ pub fn run(spec: &AttemptSpec, signals: &SignalPipe) -> AttemptResult {
                 kill_at = Some(now + spec.kill_after);
             }
         }
+        if exit.is_none()
+            && stopped.is_none()
+            && interrupted.is_none()
+            && let Some(w) = watcher.as_deref_mut()
+            && (std::mem::take(&mut watcher_ready) || w.next_check().is_some_and(|t| now >= t))
+            && w.check(now).is_err()
+        {
+            // No grace: while the command goes on, another machine may already be writing
+            // beside it, and a TERM handler would only write more.
+            stopped = Some(StopReason::LockLost);
+            tree::signal_tree(pgid, Signal::SIGKILL);
+            kill_at = Some(now);
+            killed = true;
+        }
         if let Some(at) = kill_at
             && now >= at
             && !killed
@@ -554,6 +595,7 @@ pub fn run(spec: &AttemptSpec, signals: &SignalPipe) -> AttemptResult {
         if exit.is_none() && stopped.is_none() && interrupted.is_none() {
             wake.extend(spec.limit.map(|(l, _)| l));
             wake.extend(stall.as_ref().map(|s| s.next_sample));
+            wake.extend(watcher.as_deref().and_then(|w| w.next_check()));
         }
         if !killed {
             wake.extend(kill_at);
@@ -565,6 +607,13 @@ pub fn run(spec: &AttemptSpec, signals: &SignalPipe) -> AttemptResult {
             .map_or(PollTimeout::NONE, |w| timeout_until(now, *w));
 
         let mut fds = vec![PollFd::new(signals.fd(), PollFlags::POLLIN)];
+        let watch_fd = (exit.is_none() && stopped.is_none() && interrupted.is_none())
+            .then(|| watcher.as_deref().and_then(|w| w.fd()))
+            .flatten();
+        if let Some(fd) = watch_fd {
+            fds.push(PollFd::new(fd, PollFlags::POLLIN));
+        }
+        let first_stream = fds.len();
         let mut watched = Vec::new();
         for (i, s) in streams.iter().enumerate() {
             if s.wants_read()
@@ -583,9 +632,10 @@ pub fn run(spec: &AttemptSpec, signals: &SignalPipe) -> AttemptResult {
             Ok(_) | Err(nix::errno::Errno::EINTR) => {}
             Err(_) => std::thread::sleep(Duration::from_millis(10)),
         }
+        watcher_ready = first_stream > 1 && fds[1].any().unwrap_or(false);
         let ready: Vec<usize> = watched
             .iter()
-            .zip(&fds[1..])
+            .zip(&fds[first_stream..])
             .filter(|(_, fd)| fd.any().unwrap_or(false))
             .map(|(i, _)| *i)
             .collect();
@@ -606,7 +656,10 @@ pub fn run(spec: &AttemptSpec, signals: &SignalPipe) -> AttemptResult {
             match arrived.signal {
                 Signal::SIGCHLD => check_children = true,
                 Signal::SIGWINCH => {
-                    let changed = ptys.iter_mut().fold(false, |c, _p| c);
+                    let mut changed = false;
+                    for p in &mut ptys {
+                        changed |= p.sync_size();
+                    }
                     // The pty is nobody's controlling terminal, so the kernel does not tell
                     // the command; and in steady's group it may have read the size before
                     // steady updated it.

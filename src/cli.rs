@@ -44,7 +44,7 @@ pub enum Sub {
     ///
     /// Prints the installer and subcommand class, the cache and how it was found, the lock and
     /// its scope, the mitigations that would apply and the facts behind them.
-    Doctor(RunArgs),
+    Doctor(Box<RunArgs>),
     /// List the locks steady holds or waits on for this user, with holders and waiters
     ///
     /// For each lock: the cache or environment it protects, its scope (the path itself, or a
@@ -151,6 +151,26 @@ pub struct RunArgs {
         value_delimiter = ':'
     )]
     pub locks: Vec<PathBuf>,
+
+    /// Also take the cache's lock in PostgreSQL, for several machines sharing one cache:
+    /// postgres://user[:password]@host[:port]/db (?host=/dir for a Unix socket; no TLS). The
+    /// password may also come from PGPASSWORD
+    #[arg(
+        long,
+        env = "STEADY_LOCK_URL",
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    pub lock_url: Option<String>,
+
+    /// Name of the cache's lock in the --lock-url database, for machines whose cache paths
+    /// differ [default: the cache's path]
+    #[arg(long, env = "STEADY_LOCK_NAMESPACE", value_name = "NAME")]
+    pub lock_namespace: Option<String>,
+
+    /// How often a held --lock-url lock is checked with a query (for tests)
+    #[arg(long, env = "STEADY_LOCK_PING", value_name = "DUR", value_parser = parse_duration, default_value = "5s", hide = true)]
+    pub lock_ping: Duration,
 
     /// How often a waiting steady says it still waits (for tests)
     #[arg(long, env = "STEADY_LOCK_PROGRESS", value_name = "DUR", value_parser = parse_duration, default_value = "30s", hide = true)]

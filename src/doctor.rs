@@ -32,17 +32,47 @@ pub fn run(settings: &Settings) -> Outcome {
     lines.push((
         "installer",
         match inv {
-            Some(i) if plan.writes => format!("{}: writes the cache or an environment, so steady locks and supervises it", i.installer.name),
-            Some(i) if plan.supervise => format!("{}: read-only, supervised because a watchdog option was given", i.installer.name),
-            Some(i) => format!("{}: read-only, so steady execs it unchanged (no lock)", i.installer.name),
-            None if plan.supervise => "not an installer steady knows; supervised because of the options given".into(),
+            Some(i) if plan.writes => format!(
+                "{}: writes the cache or an environment, so steady locks and supervises it",
+                i.installer.name
+            ),
+            Some(i) if plan.supervise => format!(
+                "{}: read-only, supervised because a watchdog option was given",
+                i.installer.name
+            ),
+            Some(i) => format!(
+                "{}: read-only, so steady execs it unchanged (no lock)",
+                i.installer.name
+            ),
+            None if plan.supervise => {
+                "not an installer steady knows; supervised because of the options given".into()
+            }
             None => "not an installer steady knows; steady execs it unchanged".into(),
         },
     ));
-    let location = if plan.supervise { app::locate_cache(settings, inv, plan.writes, &signals) } else { None };
+    // Said only of rows steady could not check against the installer itself.
+    if let Some(crate::installer::Verified::FromDocs(sources)) = inv.map(|i| i.installer.verified) {
+        lines.push((
+            "knowledge",
+            format!(
+                "from documentation, not verified here ({})",
+                sources.join("; ")
+            ),
+        ));
+    }
+    let location = if plan.supervise {
+        app::locate_cache(settings, inv, plan.writes, &signals)
+    } else {
+        None
+    };
     match &location {
-        Some(CacheLocation::Dir { path, source }) => lines.push(("cache", format!("{} ({source})", path.display()))),
-        Some(CacheLocation::Disabled { reason }) => lines.push(("cache", format!("none shared ({reason}): nothing to lock or clear"))),
+        Some(CacheLocation::Dir { path, source }) => {
+            lines.push(("cache", format!("{} ({source})", path.display())))
+        }
+        Some(CacheLocation::Disabled { reason }) => lines.push((
+            "cache",
+            format!("none shared ({reason}): nothing to lock or clear"),
+        )),
         None => lines.push(("cache", "none".into())),
     }
     if let Some(dir) = app::cache_dir_of(&location) {
@@ -50,15 +80,24 @@ pub fn run(settings: &Settings) -> Outcome {
         lines.push((
             "filesystem",
             match fs {
-                Some(net) => format!("{net}: the lock is only as strong as that mount's lock support"),
+                Some(net) => {
+                    format!("{net}: the lock is only as strong as that mount's lock support")
+                }
                 None => "local".into(),
             },
         ));
-        lines.push(("lock", describe_lock(settings, &dir)));
+        let own_lock = inv.and_then(|i| i.installer.own_lock_words());
+        lines.push((
+            "lock",
+            own_lock.unwrap_or_else(|| describe_lock(settings, &dir)),
+        ));
         if let Some(i) = inv.filter(|_| plan.writes) {
             let clean = match crate::recover::check_cleanable(i.installer, &dir) {
                 Ok(()) => format!("after a failure: {}", clean_words(i.installer)),
-                Err(why) if !dir.exists() => format!("after a failure: {} (the cache does not exist yet: {why})", clean_words(i.installer)),
+                Err(why) if !dir.exists() => format!(
+                    "after a failure: {} (the cache does not exist yet: {why})",
+                    clean_words(i.installer)
+                ),
                 Err(why) => format!("never: steady will not clear it, {why}"),
             };
             lines.push(("clean", clean));
@@ -69,8 +108,9 @@ pub fn run(settings: &Settings) -> Outcome {
         lines.push((
             "watchdog",
             format!(
-                "timeout {}, deadline {}, retries {}, kill after {}, back-off from {}",
+                "timeout {}, stall {}, deadline {}, retries {}, kill after {}, back-off from {}",
                 w(settings.timeout),
+                settings.stall.map_or_else(|| "off".to_owned(), ui::human),
                 w(settings.deadline),
                 settings.retries,
                 ui::human(settings.kill_after),
@@ -78,10 +118,15 @@ pub fn run(settings: &Settings) -> Outcome {
             ),
         ));
     }
-    let facts = Facts::gather(&settings.command);
+    let facts = Facts::gather(
+        inv.and_then(|i| i.emulator.as_deref())
+            .unwrap_or(&settings.command),
+    );
     let mut apply = Vec::new();
     if let Some(i) = inv.filter(|_| plan.supervise && settings.mitigate) {
-        let user_set = |var: &str| std::env::var_os(var).is_some() || settings.envs.iter().any(|(k, _)| k == var);
+        let user_set = |var: &str| {
+            std::env::var_os(var).is_some() || settings.envs.iter().any(|(k, _)| k == var)
+        };
         for trigger in [Trigger::Emulated, Trigger::LowProcessLimit] {
             let set = i.installer.recovery.concurrency_env.is_some_and(user_set);
             apply.extend(mitigate::value_for(trigger, i.installer, &facts, None, set));
@@ -89,9 +134,27 @@ pub fn run(settings: &Settings) -> Outcome {
     }
     lines.push((
         "mitigations",
-        if apply.is_empty() { "none apply before the first attempt".into() } else { apply.iter().map(|a| a.describe()).collect::<Vec<_>>().join("; ") },
+        if apply.is_empty() {
+            "none apply before the first attempt".into()
+        } else {
+            apply
+                .iter()
+                .map(|a| a.describe())
+                .collect::<Vec<_>>()
+                .join("; ")
+        },
     ));
-    let known: Vec<String> = MITIGATIONS.iter().map(|m| format!("{} ({}, {})", trigger_words(m.trigger), m.reason, m.upstream)).collect();
+    let known: Vec<String> = MITIGATIONS
+        .iter()
+        .map(|m| {
+            format!(
+                "{} ({}, {})",
+                trigger_words(m.trigger),
+                m.reason,
+                m.upstream
+            )
+        })
+        .collect();
     lines.push(("known", known.join("; ")));
     lines.push(("facts", describe_facts(&facts)));
 
@@ -105,11 +168,7 @@ pub fn run(settings: &Settings) -> Outcome {
 }
 
 fn clean_words(i: &crate::installer::Installer) -> String {
-    let full = i.cache.clean_full.join(" ");
-    match i.recovery.clean_package {
-        Some(p) => format!("`{} {} <package>` for a broken entry, else `{} {full}`", i.name, p.join(" "), i.name),
-        None => format!("`{} {full}`", i.name),
-    }
+    i.clean_words()
 }
 
 fn trigger_words(t: Trigger) -> &'static str {
@@ -122,7 +181,13 @@ fn trigger_words(t: Trigger) -> &'static str {
 }
 
 fn describe_facts(f: &Facts) -> String {
-    let tty = |fd| if sys::is_terminal(fd) { "terminal" } else { "not a terminal" };
+    let tty = |fd| {
+        if sys::is_terminal(fd) {
+            "terminal"
+        } else {
+            "not a terminal"
+        }
+    };
     format!(
         "emulation: {}; cpus: {}; process limit: {}; stdin {}, stdout {}",
         f.emulated.as_deref().unwrap_or("no"),
@@ -146,16 +211,25 @@ fn describe_lock(settings: &Settings, dir: &std::path::Path) -> String {
         return "none (--no-lock)".into();
     }
     let Ok(meta) = std::fs::metadata(dir) else {
-        return format!("flock on `{}` once created, shared with everyone using this cache", dir.display());
+        return format!(
+            "flock on `{}` once created, shared with everyone using this cache",
+            dir.display()
+        );
     };
     let canonical = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
     let entries = lock::proc_locks_entries(meta.dev(), meta.ino());
     let now = match entries.iter().find(|e| !e.waiting) {
         Some(h) => {
             let waiting = entries.iter().filter(|e| e.waiting).count();
-            format!("held now by {}, {waiting} waiting", lock::describe_pid(h.pid).describe())
+            format!(
+                "held now by {}, {waiting} waiting",
+                lock::describe_pid(h.pid).describe()
+            )
         }
         None => "free now".into(),
     };
-    format!("flock on `{}`, shared with everyone using this cache; {now}", canonical.display())
+    format!(
+        "flock on `{}`, shared with everyone using this cache; {now}",
+        canonical.display()
+    )
 }

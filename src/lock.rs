@@ -24,6 +24,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use nix::sys::signal::Signal;
 
+use crate::attempt::Watcher;
 use crate::sys;
 use crate::ui;
 
@@ -101,6 +102,66 @@ pub struct Locks {
     pub nested: Vec<String>,
     /// Keys that could not be locked anywhere, with the reason; the run goes ahead anyway.
     pub unlocked: Vec<(String, String)>,
+    /// The cache's lock beyond this machine (`--lock-url`), taken after the local ones.
+    pub remote: Option<Box<dyn Remote>>,
+    /// Its entry for [`HELD_ENV`], so that a nested steady does not wait for it.
+    remote_id: Option<String>,
+}
+
+/// Where the locks of several machines sharing one cache meet (`--lock-url`; `pglock` is the
+/// one backend). It is asked last, after the local locks, so that processes on one machine
+/// queue in the kernel instead of each holding a connection while they wait.
+pub trait Backend {
+    /// Takes the lock on `key`, waiting until `give_up` (forever without one), saying who
+    /// holds it when it must wait and every `progress_every` after.
+    fn acquire(
+        &self,
+        key: &RemoteKey,
+        shared: bool,
+        give_up: Option<Instant>,
+        progress_every: Duration,
+    ) -> Result<Box<dyn Remote>, LockError>;
+}
+
+/// A lock held beyond this machine. Unlike an flock it can be lost while held (the server or
+/// the network goes away), so the attempt watches it as a [`Watcher`], and a retry first takes
+/// it again.
+pub trait Remote: Watcher + std::fmt::Debug {
+    /// What is locked, where and how, for -v and the report.
+    fn describe(&self) -> String;
+    /// Why it was lost, once it was.
+    fn lost(&self) -> Option<String>;
+    /// Takes it again after a loss, waiting until `give_up`.
+    fn reacquire(&mut self, give_up: Option<Instant>) -> Result<(), LockError>;
+}
+
+/// The name of a remote lock: what every machine must agree on, and words for messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteKey {
+    /// `namespace:<name>` where the user named the lock, else `path:<canonical cache path>`.
+    pub identity: String,
+    pub label: String,
+}
+
+pub struct RemoteRequest<'a> {
+    pub backend: &'a dyn Backend,
+    /// The cache whose lock is also taken remotely.
+    pub cache: &'a Path,
+    /// Names the lock instead of the cache's path, for machines whose cache paths differ.
+    pub namespace: Option<&'a str>,
+}
+
+/// Why a remote lock could not be had.
+// Made only by a backend, and the one backend comes with the `postgres` feature.
+#[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RemoteFailure {
+    /// Held by someone else past the wait allowed.
+    TimedOut,
+    /// The server cannot be reached or stopped answering: a later run may get it.
+    Unreachable,
+    /// The server refused steady (login, database, permissions): the user must fix it.
+    Refused,
 }
 
 #[derive(Debug)]
@@ -117,6 +178,12 @@ pub enum LockError {
     Unsafe(String),
     /// No lock at all, and `STEADY_REQUIRE_LOCK=1` asked for one.
     Unavailable(String),
+    /// The lock beyond this machine could not be had; `message` says what happened.
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+    Remote {
+        failure: RemoteFailure,
+        message: String,
+    },
 }
 
 pub struct LockRequest<'a> {
@@ -130,6 +197,8 @@ pub struct LockRequest<'a> {
     pub shared: bool,
     pub require: bool,
     pub progress_every: Duration,
+    /// Also lock the cache beyond this machine, last.
+    pub remote: Option<RemoteRequest<'a>>,
 }
 
 /// How one wait goes; shared by all locks of a run so that `--lock-timeout` bounds the total.
@@ -229,7 +298,44 @@ pub fn acquire(req: &LockRequest) -> Result<Locks, LockError> {
             Err(reason) => locks.unlocked.push((key, reason)),
         }
     }
+    if let Some(r) = &req.remote {
+        let key = remote_key(r);
+        let id = format!("remote {}", key.identity);
+        if let Some(pid) = held_by_ancestor(&id) {
+            // Taking it again on a second connection would wait for our own ancestor forever.
+            ui::detail(&format!(
+                "the lock on {} is held by an enclosing steady (pid {pid}); going ahead without taking it again",
+                key.label
+            ));
+            locks.nested.push(id);
+        } else {
+            let held = r
+                .backend
+                .acquire(&key, plan.shared, plan.give_up, plan.progress_every)?;
+            locks.remote = Some(held);
+            locks.remote_id = Some(id);
+        }
+    }
     Ok(locks)
+}
+
+/// The name every machine gives the cache's remote lock: the namespace where one is given
+/// (cache paths that differ per machine), else the canonical cache path (the same NFS path
+/// everywhere).
+fn remote_key(r: &RemoteRequest) -> RemoteKey {
+    match r.namespace {
+        Some(ns) => RemoteKey {
+            identity: format!("namespace:{ns}"),
+            label: format!("namespace `{ns}`"),
+        },
+        None => {
+            let key = Target::resolve(r.cache).key;
+            RemoteKey {
+                identity: format!("path:{}", key.to_string_lossy()),
+                label: format!("`{}`", key.display()),
+            }
+        }
+    }
 }
 
 /// The lock on one target: on the path itself, else a fallback lock file; `Ok(Err(reason))`
@@ -302,7 +408,7 @@ fn lock_current(
     for _ in 0..REOPEN_LIMIT {
         let fd = open()?;
         lock_fd(&fd, path, plan)?;
-        if is_current(&fd) || std::env::var_os("MUT2").is_some() {
+        if is_current(&fd) {
             return Ok(fd);
         }
         ui::detail(&format!(
@@ -436,7 +542,7 @@ const STOP_SIGNALS: [Signal; 4] = [
 ];
 
 /// A stop signal that arrived, if any; other signals stay pending for whoever handles them.
-fn stop_signal_arrived() -> Option<Signal> {
+pub fn stop_signal_arrived() -> Option<Signal> {
     if !sys::is_pending(&STOP_SIGNALS) {
         return None;
     }
@@ -861,7 +967,7 @@ impl Locks {
     /// The value of [`HELD_ENV`] for the command: the entries inherited from enclosing steady
     /// processes that are still our ancestors, plus ours. `None` when there is nothing to say.
     pub fn held_env(&self) -> Option<OsString> {
-        if self.held.is_empty() && self.nested.is_empty() {
+        if self.held.is_empty() && self.nested.is_empty() && self.remote_id.is_none() {
             return None;
         }
         let ancestors = ancestors();
@@ -872,9 +978,9 @@ impl Locks {
             .filter(|(pid, _)| ancestors.contains(pid))
             .collect();
         let me = std::process::id() as i32;
-        for l in &self.held {
-            if !l.key.contains('\n') && !entries.iter().any(|(_, k)| *k == l.key) {
-                entries.push((me, l.key.clone()));
+        for key in self.held.iter().map(|l| &l.key).chain(&self.remote_id) {
+            if !key.contains('\n') && !entries.iter().any(|(_, k)| k == key) {
+                entries.push((me, key.clone()));
             }
         }
         let lines: Vec<String> = entries.iter().map(|(p, k)| format!("{p} {k}")).collect();
@@ -898,6 +1004,7 @@ impl Locks {
                 format!("`{}` ({mode}) {}", l.key, l.scope.describe())
             })
             .collect();
+        parts.extend(self.remote.iter().map(|r| r.describe()));
         parts.extend(
             self.nested
                 .iter()
@@ -1259,7 +1366,7 @@ pub fn describe_pid(pid: i32) -> Holder {
                 .filter(|w| !w.is_empty())
                 .map(|w| String::from_utf8_lossy(w).into_owned())
                 .collect();
-            shell_words::join(words)
+            hide_url_passwords(&shell_words::join(words))
         });
     Holder {
         pid,
@@ -1268,6 +1375,36 @@ pub fn describe_pid(pid: i32) -> Holder {
         held_for: None,
         others: 0,
     }
+}
+
+/// `text` with the password of every URL in it (`scheme://user:password@host`) replaced by
+/// `***`: holder lines end up in CI logs, and a command line may carry a `--lock-url` or an
+/// index URL with a token.
+pub fn hide_url_passwords(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find("://") {
+        let (head, tail) = rest.split_at(i + 3);
+        out.push_str(head);
+        let end = tail
+            .find(|c: char| matches!(c, '/' | '?' | '#') || c.is_whitespace())
+            .unwrap_or(tail.len());
+        let authority = &tail[..end];
+        match authority
+            .rfind('@')
+            .and_then(|at| Some((at, authority[..at].find(':')?)))
+        {
+            Some((at, colon)) => {
+                out.push_str(&authority[..=colon]);
+                out.push_str("***");
+                out.push_str(&authority[at..]);
+            }
+            None => out.push_str(authority),
+        }
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    out
 }
 
 pub fn process_age(pid: i32) -> Option<Duration> {
@@ -1400,6 +1537,20 @@ mod tests {
             UNIX_EPOCH + Duration::from_millis(1_700_000_000_123)
         );
         assert_eq!(parse_marker(OsStr::new("/memfd:other (deleted)")), None);
+    }
+
+    #[test]
+    fn url_passwords_are_hidden() {
+        assert_eq!(
+            hide_url_passwords(
+                "steady --lock-url postgres://u:p@ss@db:5/x -- pip install -i https://__token__:abc@pypi.example/simple x"
+            ),
+            "steady --lock-url postgres://u:***@db:5/x -- pip install -i https://__token__:***@pypi.example/simple x"
+        );
+        assert_eq!(
+            hide_url_passwords("uv sync http://host/a://b u@h:1"),
+            "uv sync http://host/a://b u@h:1"
+        );
     }
 
     #[test]

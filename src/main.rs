@@ -5,8 +5,8 @@
 mod app;
 mod attempt;
 mod cache;
-mod cli;
 mod classify;
+mod cli;
 mod completions;
 mod doctor;
 mod exit;
@@ -14,8 +14,11 @@ mod init;
 mod installer;
 mod lock;
 mod mitigate;
+#[cfg(feature = "postgres")]
+mod pglock;
 mod pty;
 mod recover;
+mod remove;
 mod report;
 mod retry;
 mod settings;
@@ -45,7 +48,7 @@ fn main() -> ExitCode {
         Some(Sub::Init(args)) => init::run(&args),
         Some(Sub::Doctor(args)) => {
             let sub = matches.subcommand_matches("doctor").unwrap_or(&matches);
-            match settings::Settings::new(args, sub) {
+            match settings::Settings::new(*args, sub) {
                 Ok(s) => doctor::run(&s),
                 Err(e) => {
                     ui::error(&format!("{e:#}"));

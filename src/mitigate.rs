@@ -74,15 +74,25 @@ pub struct Facts {
 impl Facts {
     pub fn gather(argv: &[std::ffi::OsString]) -> Facts {
         let cpus = std::thread::available_parallelism().map_or(1, |n| n.get() as u64);
-        let machine = nix::sys::utsname::uname().map(|u| u.machine().to_string_lossy().into_owned()).unwrap_or_default();
+        let machine = nix::sys::utsname::uname()
+            .map(|u| u.machine().to_string_lossy().into_owned())
+            .unwrap_or_default();
         let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
         let emulated = emulation(&machine, &cpuinfo, argv);
-        let process_limit = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NPROC)
-            .ok()
-            .map(|(soft, _)| soft)
-            .filter(|l| *l != nix::sys::resource::RLIM_INFINITY && nix::unistd::geteuid().as_raw() != 0);
+        let process_limit =
+            nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NPROC)
+                .ok()
+                .map(|(soft, _)| soft)
+                .filter(|l| {
+                    *l != nix::sys::resource::RLIM_INFINITY && nix::unistd::geteuid().as_raw() != 0
+                });
         let user_tasks = process_limit.map(|_| count_user_tasks(nix::unistd::getuid().as_raw()));
-        Facts { cpus, emulated, process_limit, user_tasks }
+        Facts {
+            cpus,
+            emulated,
+            process_limit,
+            user_tasks,
+        }
     }
 
     /// Tasks the user may still start under `RLIMIT_NPROC`.
@@ -95,15 +105,24 @@ impl Facts {
 /// itself emulated, which shows as a `uname -m` the host CPU in `/proc/cpuinfo` cannot be
 /// (qemu fakes `uname` but passes the host's cpuinfo through).
 pub fn emulation(machine: &str, cpuinfo: &str, argv: &[std::ffi::OsString]) -> Option<String> {
-    if let Some(first) = argv.first().and_then(|a| Path::new(a).file_name()).and_then(|n| n.to_str())
+    if let Some(first) = argv
+        .first()
+        .and_then(|a| Path::new(a).file_name())
+        .and_then(|n| n.to_str())
         && first.starts_with("qemu-")
     {
         return Some(format!("the command is run by `{first}`"));
     }
-    let x86_host = cpuinfo.lines().any(|l| l.starts_with("flags") && l.split_whitespace().any(|w| w == "lm"));
-    let arm_host = cpuinfo
+    let x86_host = cpuinfo
         .lines()
-        .any(|l| l.starts_with("CPU architecture") && l.rsplit(':').next().and_then(|v| v.trim().parse::<u32>().ok()).is_some_and(|v| v >= 8));
+        .any(|l| l.starts_with("flags") && l.split_whitespace().any(|w| w == "lm"));
+    let arm_host = cpuinfo.lines().any(|l| {
+        l.starts_with("CPU architecture")
+            && l.rsplit(':')
+                .next()
+                .and_then(|v| v.trim().parse::<u32>().ok())
+                .is_some_and(|v| v >= 8)
+    });
     let host = if x86_host {
         &["x86_64", "i686", "i386"][..]
     } else if arm_host {
@@ -111,15 +130,21 @@ pub fn emulation(machine: &str, cpuinfo: &str, argv: &[std::ffi::OsString]) -> O
     } else {
         return None;
     };
-    (!machine.is_empty() && !host.contains(&machine))
-        .then(|| format!("uname reports {machine} but the CPU in /proc/cpuinfo is {}", if x86_host { "x86" } else { "ARM" }))
+    (!machine.is_empty() && !host.contains(&machine)).then(|| {
+        format!(
+            "uname reports {machine} but the CPU in /proc/cpuinfo is {}",
+            if x86_host { "x86" } else { "ARM" }
+        )
+    })
 }
 
 fn count_user_tasks(uid: u32) -> u64 {
     use std::os::unix::fs::MetadataExt;
     let mut n = 0;
     for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        if e.file_name().to_str().is_some_and(|s| s.bytes().all(|b| b.is_ascii_digit()))
+        if e.file_name()
+            .to_str()
+            .is_some_and(|s| s.bytes().all(|b| b.is_ascii_digit()))
             && e.metadata().is_ok_and(|m| m.uid() == uid)
         {
             n += std::fs::read_dir(e.path().join("task")).map_or(1, |t| t.count() as u64);
@@ -139,13 +164,22 @@ pub struct Applied {
 
 impl Applied {
     pub fn describe(&self) -> String {
-        format!("{}={}: {} ({})", self.var, self.value, self.reason, self.upstream)
+        format!(
+            "{}={}: {} ({})",
+            self.var, self.value, self.reason, self.upstream
+        )
     }
 }
 
 /// The mitigation for `trigger`, if it applies to `installer` here. `current` is the value the
 /// knob had in the last attempt; `user_set` says the user set the knob themselves.
-pub fn value_for(trigger: Trigger, installer: &Installer, facts: &Facts, current: Option<u64>, user_set: bool) -> Option<Applied> {
+pub fn value_for(
+    trigger: Trigger,
+    installer: &Installer,
+    facts: &Facts,
+    current: Option<u64>,
+    user_set: bool,
+) -> Option<Applied> {
     let var = installer.recovery.concurrency_env?;
     if user_set {
         return None;
@@ -163,13 +197,20 @@ pub fn value_for(trigger: Trigger, installer: &Installer, facts: &Facts, current
             if headroom >= facts.cpus + TASKS_BESIDE_WORKERS + HEADROOM_MARGIN {
                 return None;
             }
-            headroom.saturating_sub(TASKS_BESIDE_WORKERS + HEADROOM_MARGIN).clamp(1, facts.cpus)
+            headroom
+                .saturating_sub(TASKS_BESIDE_WORKERS + HEADROOM_MARGIN)
+                .clamp(1, facts.cpus)
         }
     };
     if current == Some(value) {
         return None;
     }
-    Some(Applied { var, value: value.to_string(), reason: row.reason, upstream: row.upstream })
+    Some(Applied {
+        var,
+        value: value.to_string(),
+        reason: row.reason,
+        upstream: row.upstream,
+    })
 }
 
 #[cfg(test)]
@@ -178,37 +219,110 @@ mod tests {
     use crate::installer::{PIP, UV};
 
     fn facts() -> Facts {
-        Facts { cpus: 8, emulated: None, process_limit: None, user_tasks: None }
+        Facts {
+            cpus: 8,
+            emulated: None,
+            process_limit: None,
+            user_tasks: None,
+        }
     }
 
     #[test]
     fn detects_qemu_user() {
         let amd = "vendor_id\t: AuthenticAMD\nflags\t\t: fpu vme de pse tsc msr pae mce cx8 lm constant_tsc\n";
         let arm = "processor\t: 0\nBogoMIPS\t: 50.00\nCPU architecture: 8\n";
-        assert!(emulation("aarch64", amd, &[]).is_some(), "aarch64 guest on an x86_64 host");
+        assert!(
+            emulation("aarch64", amd, &[]).is_some(),
+            "aarch64 guest on an x86_64 host"
+        );
         assert!(emulation("x86_64", amd, &[]).is_none());
         assert!(emulation("aarch64", arm, &[]).is_none());
-        assert!(emulation("x86_64", arm, &[]).is_some(), "x86_64 guest on an ARM host");
-        assert!(emulation("riscv64", "isa : rv64imafdc\n", &[]).is_none(), "unknown host: no claim");
-        assert!(emulation("x86_64", amd, &["/usr/bin/qemu-aarch64-static".into(), "uv".into()]).is_some());
+        assert!(
+            emulation("x86_64", arm, &[]).is_some(),
+            "x86_64 guest on an ARM host"
+        );
+        assert!(
+            emulation("riscv64", "isa : rv64imafdc\n", &[]).is_none(),
+            "unknown host: no claim"
+        );
+        assert!(
+            emulation(
+                "x86_64",
+                amd,
+                &["/usr/bin/qemu-aarch64-static".into(), "uv".into()]
+            )
+            .is_some()
+        );
     }
 
     #[test]
     fn values() {
-        let emulated = Facts { emulated: Some("test".into()), ..facts() };
-        assert_eq!(value_for(Trigger::Emulated, &UV, &emulated, None, false).map(|a| a.value), Some("1".into()));
-        assert_eq!(value_for(Trigger::Emulated, &UV, &facts(), None, false), None, "not emulated");
-        assert_eq!(value_for(Trigger::Emulated, &UV, &emulated, None, true), None, "the user's value wins");
-        assert_eq!(value_for(Trigger::Emulated, &PIP, &emulated, None, false), None, "pip has no knob");
-        assert_eq!(value_for(Trigger::AfterHang, &UV, &facts(), None, false).map(|a| a.value), Some("1".into()));
-        assert_eq!(value_for(Trigger::AfterHang, &UV, &facts(), Some(1), false), None, "already 1");
-        assert_eq!(value_for(Trigger::AfterResource, &UV, &facts(), None, false).map(|a| a.value), Some("4".into()));
-        assert_eq!(value_for(Trigger::AfterResource, &UV, &facts(), Some(4), false).map(|a| a.value), Some("2".into()));
-        let tight = Facts { process_limit: Some(300), user_tasks: Some(280), ..facts() };
-        assert_eq!(value_for(Trigger::LowProcessLimit, &UV, &tight, None, false).map(|a| a.value), Some("4".into()));
-        let very_tight = Facts { process_limit: Some(300), user_tasks: Some(299), ..facts() };
-        assert_eq!(value_for(Trigger::LowProcessLimit, &UV, &very_tight, None, false).map(|a| a.value), Some("1".into()));
-        let roomy = Facts { process_limit: Some(4096), user_tasks: Some(100), ..facts() };
-        assert_eq!(value_for(Trigger::LowProcessLimit, &UV, &roomy, None, false), None);
+        let emulated = Facts {
+            emulated: Some("test".into()),
+            ..facts()
+        };
+        assert_eq!(
+            value_for(Trigger::Emulated, &UV, &emulated, None, false).map(|a| a.value),
+            Some("1".into())
+        );
+        assert_eq!(
+            value_for(Trigger::Emulated, &UV, &facts(), None, false),
+            None,
+            "not emulated"
+        );
+        assert_eq!(
+            value_for(Trigger::Emulated, &UV, &emulated, None, true),
+            None,
+            "the user's value wins"
+        );
+        assert_eq!(
+            value_for(Trigger::Emulated, &PIP, &emulated, None, false),
+            None,
+            "pip has no knob"
+        );
+        assert_eq!(
+            value_for(Trigger::AfterHang, &UV, &facts(), None, false).map(|a| a.value),
+            Some("1".into())
+        );
+        assert_eq!(
+            value_for(Trigger::AfterHang, &UV, &facts(), Some(1), false),
+            None,
+            "already 1"
+        );
+        assert_eq!(
+            value_for(Trigger::AfterResource, &UV, &facts(), None, false).map(|a| a.value),
+            Some("4".into())
+        );
+        assert_eq!(
+            value_for(Trigger::AfterResource, &UV, &facts(), Some(4), false).map(|a| a.value),
+            Some("2".into())
+        );
+        let tight = Facts {
+            process_limit: Some(300),
+            user_tasks: Some(280),
+            ..facts()
+        };
+        assert_eq!(
+            value_for(Trigger::LowProcessLimit, &UV, &tight, None, false).map(|a| a.value),
+            Some("4".into())
+        );
+        let very_tight = Facts {
+            process_limit: Some(300),
+            user_tasks: Some(299),
+            ..facts()
+        };
+        assert_eq!(
+            value_for(Trigger::LowProcessLimit, &UV, &very_tight, None, false).map(|a| a.value),
+            Some("1".into())
+        );
+        let roomy = Facts {
+            process_limit: Some(4096),
+            user_tasks: Some(100),
+            ..facts()
+        };
+        assert_eq!(
+            value_for(Trigger::LowProcessLimit, &UV, &roomy, None, false),
+            None
+        );
     }
 }

@@ -14,8 +14,9 @@ use crate::attempt;
 use crate::cache;
 use crate::classify::{Diagnosis, Failure};
 use crate::cli::CleanMode;
-use crate::installer::{Installer, Invocation};
+use crate::installer::{FullClean, Installer, Invocation, PackageClean, Verify};
 use crate::mitigate::{self, Applied, Facts, Trigger};
+use crate::remove;
 use crate::retry::RetryPolicy;
 use crate::settings;
 use crate::sys::{self, SignalPipe};
@@ -31,6 +32,8 @@ const MAX_TARGETED: usize = 16;
 pub enum Clean {
     None,
     Packages(Vec<String>),
+    /// The installer's own check of every entry, which evicts the damaged ones.
+    Verify,
     Full,
 }
 
@@ -39,7 +42,10 @@ pub enum Clean {
 pub enum Step {
     /// Stop with this attempt's result; the text says why (for `-v` and the report).
     Stop(String),
-    Retry { clean: Clean, mitigations: Vec<Applied> },
+    Retry {
+        clean: Clean,
+        mitigations: Vec<Applied>,
+    },
 }
 
 pub struct Recovery<'a> {
@@ -55,14 +61,24 @@ pub struct Recovery<'a> {
     reinstall: Vec<String>,
     cleaned_packages: Vec<String>,
     full_cleans: u32,
+    verified: u32,
     unknown_retries: u32,
     /// Every mitigation applied in this run, in order.
     pub applied: Vec<Applied>,
 }
 
 impl<'a> Recovery<'a> {
-    pub fn new(inv: Option<&'a Invocation>, cache: Option<PathBuf>, policy: RetryPolicy, mitigate: bool, envs: &[(String, String)]) -> Self {
-        let argv: Vec<OsString> = inv.map(|i| i.launcher.iter().chain(&i.args).cloned().collect()).unwrap_or_default();
+    pub fn new(
+        inv: Option<&'a Invocation>,
+        cache: Option<PathBuf>,
+        policy: RetryPolicy,
+        mitigate: bool,
+        envs: &[(String, String)],
+    ) -> Self {
+        // From the emulator on, when there is one: the emulation check reads argv[0].
+        let argv: Vec<OsString> = inv
+            .map(|i| i.emulator.clone().unwrap_or_else(|| i.argv()))
+            .unwrap_or_default();
         let mut r = Recovery {
             inv,
             cache,
@@ -74,6 +90,7 @@ impl<'a> Recovery<'a> {
             reinstall: Vec::new(),
             cleaned_packages: Vec::new(),
             full_cleans: 0,
+            verified: 0,
             unknown_retries: 0,
             applied: Vec::new(),
         };
@@ -97,7 +114,12 @@ impl<'a> Recovery<'a> {
         let installer = self.installer()?;
         let var = installer.recovery.concurrency_env?;
         let user_set = std::env::var_os(var).is_some() || self.user_env.iter().any(|k| k == var);
-        let current = self.env.iter().rev().find(|(k, _)| k == var).and_then(|(_, v)| v.parse().ok());
+        let current = self
+            .env
+            .iter()
+            .rev()
+            .find(|(k, _)| k == var)
+            .and_then(|(_, v)| v.parse().ok());
         mitigate::value_for(trigger, installer, &self.facts, current, user_set)
     }
 
@@ -110,8 +132,13 @@ impl<'a> Recovery<'a> {
     /// The command for the next attempt: the user's, plus a reinstall of every package that
     /// may have been installed from a damaged cache entry.
     pub fn argv(&self, command: &[OsString]) -> Vec<OsString> {
-        let Some(inv) = self.inv else { return command.to_vec() };
-        let (Some(flag), false) = (inv.installer.recovery.reinstall_flag, self.reinstall.is_empty()) else {
+        let Some(inv) = self.inv else {
+            return command.to_vec();
+        };
+        let (Some(flag), false) = (
+            inv.installer.recovery.reinstall_flag,
+            self.reinstall.is_empty(),
+        ) else {
             return command.to_vec();
         };
         if !inv.subcommand_in(inv.installer.recovery.reinstall_in) {
@@ -119,7 +146,10 @@ impl<'a> Recovery<'a> {
         }
         let mut args = inv.args.clone();
         let at = args.iter().position(|a| a == "--").unwrap_or(args.len());
-        let extra = self.reinstall.iter().flat_map(|p| [OsString::from(flag), OsString::from(p)]);
+        let extra = self
+            .reinstall
+            .iter()
+            .flat_map(|p| [OsString::from(flag), OsString::from(p)]);
         args.splice(at..at, extra);
         inv.launcher.iter().cloned().chain(args).collect()
     }
@@ -128,13 +158,18 @@ impl<'a> Recovery<'a> {
     pub fn after_failure(&mut self, diag: &Diagnosis, attempt: u32) -> Step {
         match diag.failure {
             Failure::Deterministic => return Step::Stop("retrying cannot fix this failure".into()),
-            Failure::DiskFull => return Step::Stop("the disk is full; free space, then run again".into()),
+            Failure::DiskFull => {
+                return Step::Stop("the disk is full; free space, then run again".into());
+            }
             Failure::Stopped => return Step::Stop("the command was stopped".into()),
             Failure::NotRunnable => return Step::Stop("the command cannot be run".into()),
             _ => {}
         }
         if attempt > self.policy.retries {
-            return Step::Stop(format!("no retries left (--retries {})", self.policy.retries));
+            return Step::Stop(format!(
+                "no retries left (--retries {})",
+                self.policy.retries
+            ));
         }
         let mut mitigations = Vec::new();
         let mut clean = match diag.failure {
@@ -146,7 +181,11 @@ impl<'a> Recovery<'a> {
                     return Step::Stop("an unexplained failure came back after a retry".into());
                 }
                 self.unknown_retries += 1;
-                if self.full_cleans == 0 { Clean::Full } else { Clean::None }
+                if self.full_cleans == 0 {
+                    Clean::Full
+                } else {
+                    Clean::None
+                }
             }
             Failure::Hang => {
                 mitigations.extend(self.mitigation(Trigger::AfterHang));
@@ -173,10 +212,22 @@ impl<'a> Recovery<'a> {
     }
 
     fn corruption_clean(&mut self, diag: &Diagnosis) -> Clean {
-        let (Some(installer), Some(cache)) = (self.installer(), self.cache.as_deref()) else { return Clean::None };
-        let damaged = installer.recovery.verify.map(|check| check(cache)).unwrap_or_default();
+        let (Some(installer), Some(cache)) = (self.installer(), self.cache.as_deref()) else {
+            return Clean::None;
+        };
+        let damaged = match installer.recovery.verify {
+            Some(Verify::Entries(check)) => check(cache),
+            // The installer's own check comes first, once; a corruption after it is cleared.
+            Some(Verify::Command(_)) if self.verified == 0 && self.full_cleans == 0 => {
+                return Clean::Verify;
+            }
+            _ => Vec::new(),
+        };
         if !damaged.is_empty() {
-            ui::status(&format!("cache check found damaged entries: {}", damaged.join(", ")));
+            ui::status(&format!(
+                "cache check found damaged entries: {}",
+                damaged.join(", ")
+            ));
         }
         for p in &damaged {
             if !self.reinstall.contains(p) {
@@ -184,47 +235,105 @@ impl<'a> Recovery<'a> {
             }
         }
         let full = || Clean::Full;
-        let came_back = diag.package.as_ref().is_some_and(|p| self.cleaned_packages.contains(p));
+        let came_back = diag
+            .package
+            .as_ref()
+            .is_some_and(|p| self.cleaned_packages.contains(p));
         let mut targets: Vec<String> = diag.package.iter().cloned().collect();
-        targets.extend(damaged.into_iter().filter(|d| Some(d) != diag.package.as_ref()));
-        if came_back || targets.is_empty() || installer.recovery.clean_package.is_none() || self.cleaned_packages.len() + targets.len() > MAX_TARGETED {
-            return if self.full_cleans == 0 { full() } else { Clean::None };
+        targets.extend(
+            damaged
+                .into_iter()
+                .filter(|d| Some(d) != diag.package.as_ref()),
+        );
+        if came_back
+            || targets.is_empty()
+            || installer.recovery.clean_package.is_none()
+            || self.cleaned_packages.len() + targets.len() > MAX_TARGETED
+        {
+            return if self.full_cleans == 0 {
+                full()
+            } else {
+                Clean::None
+            };
         }
         Clean::Packages(targets)
     }
 
     /// Runs `clean` with the installer's own command. Returns what was done, for the summary.
     pub fn clean(&mut self, clean: &Clean, signals: &SignalPipe) -> Option<String> {
-        let (Some(inv), Some(cache)) = (self.inv, self.cache.clone()) else { return None };
+        let (Some(inv), Some(cache)) = (self.inv, self.cache.clone()) else {
+            return None;
+        };
         let installer = inv.installer;
         if *clean == Clean::None {
             return None;
         }
         if let Err(why) = check_cleanable(installer, &cache) {
-            ui::warn(&format!("will not clear `{}`: {why}; retrying without a clean", cache.display()));
+            ui::warn(&format!(
+                "will not clear `{}`: {why}; retrying without a clean",
+                cache.display()
+            ));
             return None;
         }
         let (argv, what) = match clean {
             Clean::Packages(pkgs) => {
-                let Some(sub) = installer.recovery.clean_package else { return None };
-                let mut argv = inv.launcher.clone();
-                argv.extend(sub.iter().map(OsString::from));
-                argv.extend(pkgs.iter().map(OsString::from));
-                argv.push(installer.cache.dir_flag.into());
-                argv.push(cache.clone().into());
-                (argv, format!("cleared {} from the {} cache", pkgs.join(", "), installer.name))
+                let what = format!(
+                    "cleared {} from the {} cache",
+                    pkgs.join(", "),
+                    installer.name
+                );
+                match installer.recovery.clean_package? {
+                    PackageClean::Command(sub) => {
+                        let names: Vec<OsString> = pkgs.iter().map(OsString::from).collect();
+                        (cache::installer_command(inv, &cache, sub, &names), what)
+                    }
+                    PackageClean::Paths(templates) => {
+                        return self.remove_paths(
+                            clean,
+                            &cache,
+                            || remove::remove_packages(&cache, templates, pkgs),
+                            what,
+                        );
+                    }
+                }
             }
-            Clean::Full => (cache::clean_command(inv, &cache), format!("cleared the {} cache", installer.name)),
+            Clean::Verify => {
+                let Some(Verify::Command(sub)) = installer.recovery.verify else {
+                    return None;
+                };
+                (
+                    cache::installer_command(inv, &cache, sub, &[]),
+                    format!("checked the {} cache with its own check", installer.name),
+                )
+            }
+            Clean::Full => {
+                let what = format!("cleared the {} cache", installer.name);
+                match installer.cache.clean_full {
+                    FullClean::Command(_) => (cache::clean_command(inv, &cache)?, what),
+                    FullClean::Paths(entries) => {
+                        return self.remove_paths(
+                            clean,
+                            &cache,
+                            || remove::clear(&cache, entries),
+                            what,
+                        );
+                    }
+                    FullClean::Never => {
+                        ui::detail(&format!(
+                            "not clearing `{}`: it holds more than a cache",
+                            cache.display()
+                        ));
+                        return None;
+                    }
+                }
+            }
             Clean::None => return None,
         };
         let r = attempt::run_helper(&argv, CLEAN_TIMEOUT, signals);
         match &r.ending {
             attempt::Ending::Exited(0) => {
                 ui::detail(&format!("ran `{}`", cache::show(&argv)));
-                match clean {
-                    Clean::Packages(p) => self.cleaned_packages.extend(p.iter().cloned()),
-                    _ => self.full_cleans += 1,
-                }
+                self.count(clean);
                 Some(what)
             }
             attempt::Ending::Stopped(_) => {
@@ -237,8 +346,55 @@ impl<'a> Recovery<'a> {
             }
             other => {
                 let said = String::from_utf8_lossy(&r.stderr_tail);
-                let last = said.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").trim();
-                ui::warn(&format!("`{}` failed ({}): {last}; retrying anyway", cache::show(&argv), other.describe()));
+                let last = said
+                    .lines()
+                    .rev()
+                    .find(|l| !l.trim().is_empty())
+                    .unwrap_or("")
+                    .trim();
+                ui::warn(&format!(
+                    "`{}` failed ({}): {last}; retrying anyway",
+                    cache::show(&argv),
+                    other.describe()
+                ));
+                None
+            }
+        }
+    }
+}
+
+impl Recovery<'_> {
+    fn count(&mut self, clean: &Clean) {
+        match clean {
+            Clean::Packages(p) => self.cleaned_packages.extend(p.iter().cloned()),
+            Clean::Verify => self.verified += 1,
+            _ => self.full_cleans += 1,
+        }
+    }
+
+    /// A clean steady does itself, for installers with no command for it (R24, `remove.rs`).
+    fn remove_paths(
+        &mut self,
+        clean: &Clean,
+        cache: &Path,
+        run: impl FnOnce() -> std::io::Result<remove::Removed>,
+        what: String,
+    ) -> Option<String> {
+        match run() {
+            Ok(done) => {
+                ui::detail(&format!(
+                    "removed {} under `{}`",
+                    done.describe(),
+                    cache.display()
+                ));
+                self.count(clean);
+                Some(what)
+            }
+            Err(e) => {
+                ui::warn(&format!(
+                    "cannot clear under `{}`: {e}; retrying anyway",
+                    cache.display()
+                ));
                 None
             }
         }
@@ -247,7 +403,8 @@ impl<'a> Recovery<'a> {
 
 /// System directories no cache is ever cleared at.
 const SYSTEM_DIRS: &[&str] = &[
-    "/", "/bin", "/boot", "/dev", "/etc", "/home", "/lib", "/lib64", "/media", "/mnt", "/opt", "/proc", "/root", "/run", "/sbin", "/srv", "/sys", "/tmp", "/usr", "/var",
+    "/", "/bin", "/boot", "/dev", "/etc", "/home", "/lib", "/lib64", "/media", "/mnt", "/opt",
+    "/proc", "/root", "/run", "/sbin", "/srv", "/sys", "/tmp", "/usr", "/var",
 ];
 
 /// R23: a cache is cleared only when its path is absolute, a real directory (no symlink at its
@@ -273,7 +430,11 @@ pub fn check_cleanable(installer: &Installer, path: &Path) -> Result<(), String>
     if SYSTEM_DIRS.iter().any(|d| canonical == Path::new(d)) {
         return Err("it is a system directory".into());
     }
-    let is_ancestor_of = |other: Option<PathBuf>| other.and_then(|o| o.canonicalize().ok()).is_some_and(|o| o.starts_with(&canonical));
+    let is_ancestor_of = |other: Option<PathBuf>| {
+        other
+            .and_then(|o| o.canonicalize().ok())
+            .is_some_and(|o| o.starts_with(&canonical))
+    };
     if is_ancestor_of(settings::home_dir()) {
         return Err("it is your home directory or one of its parents".into());
     }
@@ -284,20 +445,25 @@ pub fn check_cleanable(installer: &Installer, path: &Path) -> Result<(), String>
     if meta.uid() != euid {
         return Err(format!("it is owned by uid {}, not {euid}", meta.uid()));
     }
-    let default = settings::user_cache_dir().map(|d| d.join(installer.cache.default_subdir)).and_then(|d| d.canonicalize().ok());
+    let default = cache::default_dir(&installer.cache).and_then(|d| d.canonicalize().ok());
     let names: Vec<String> = std::fs::read_dir(&canonical)
         .map_err(|e| e.to_string())?
         .flatten()
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect();
-    let marked = installer.cache.markers.iter().any(|m| match m.strip_suffix('*') {
-        Some(prefix) => names.iter().any(|n| n.starts_with(prefix)),
-        None => names.iter().any(|n| n == m),
-    });
+    let marked = installer
+        .cache
+        .markers
+        .iter()
+        .any(|m| names.iter().any(|n| remove::wildcard(m, n)));
     if default.as_deref() == Some(canonical.as_path()) || marked || names.is_empty() {
         Ok(())
     } else {
-        Err(format!("it does not look like a {} cache (none of {} in it)", installer.name, installer.cache.markers.join(", ")))
+        Err(format!(
+            "it does not look like a {} cache (none of {} in it)",
+            installer.name,
+            installer.cache.markers.join(", ")
+        ))
     }
 }
 
@@ -309,7 +475,11 @@ mod tests {
     use crate::installer::{PIP, UV, identify};
 
     fn policy(clean: CleanMode) -> RetryPolicy {
-        RetryPolicy { retries: 3, backoff: Duration::from_millis(1), clean }
+        RetryPolicy {
+            retries: 3,
+            backoff: Duration::from_millis(1),
+            clean,
+        }
     }
 
     fn inv(cmd: &[&str]) -> Invocation {
@@ -320,8 +490,18 @@ mod tests {
     #[test]
     fn deterministic_failures_stop() {
         let i = inv(&["uv", "pip", "install", "x"]);
-        let mut r = Recovery::new(Some(&i), Some("/nonexistent".into()), policy(CleanMode::Auto), false, &[]);
-        let d = classify(Some(&UV), &Ending::Exited(1), "error: No solution found when resolving dependencies");
+        let mut r = Recovery::new(
+            Some(&i),
+            Some("/nonexistent".into()),
+            policy(CleanMode::Auto),
+            false,
+            &[],
+        );
+        let d = classify(
+            Some(&UV),
+            &Ending::Exited(1),
+            "error: No solution found when resolving dependencies",
+        );
         assert!(matches!(r.after_failure(&d, 1), Step::Stop(_)));
     }
 
@@ -329,42 +509,127 @@ mod tests {
     fn corruption_cleans_the_named_package_then_everything_when_it_comes_back() {
         let dir = tempfile::tempdir().unwrap();
         let i = inv(&["uv", "pip", "install", "alpha"]);
-        let mut r = Recovery::new(Some(&i), Some(dir.path().into()), policy(CleanMode::Auto), false, &[]);
-        let d = classify(Some(&UV), &Ending::Exited(2), "error: Failed to install: alpha-1.0-py3-none-any.whl (alpha==1.0)\n cause: /archive-v0/x/alpha-1.0.dist-info/METADATA");
-        assert_eq!(r.after_failure(&d, 1), Step::Retry { clean: Clean::Packages(vec!["alpha".into()]), mitigations: vec![] });
+        let mut r = Recovery::new(
+            Some(&i),
+            Some(dir.path().into()),
+            policy(CleanMode::Auto),
+            false,
+            &[],
+        );
+        let d = classify(
+            Some(&UV),
+            &Ending::Exited(2),
+            "error: Failed to install: alpha-1.0-py3-none-any.whl (alpha==1.0)\n cause: /archive-v0/x/alpha-1.0.dist-info/METADATA",
+        );
+        assert_eq!(
+            r.after_failure(&d, 1),
+            Step::Retry {
+                clean: Clean::Packages(vec!["alpha".into()]),
+                mitigations: vec![]
+            }
+        );
         r.cleaned_packages.push("alpha".into());
-        assert_eq!(r.after_failure(&d, 2), Step::Retry { clean: Clean::Full, mitigations: vec![] });
+        assert_eq!(
+            r.after_failure(&d, 2),
+            Step::Retry {
+                clean: Clean::Full,
+                mitigations: vec![]
+            }
+        );
         r.full_cleans = 1;
-        assert_eq!(r.after_failure(&d, 3), Step::Retry { clean: Clean::None, mitigations: vec![] });
-        assert!(matches!(r.after_failure(&d, 4), Step::Stop(_)), "retries are bounded");
+        assert_eq!(
+            r.after_failure(&d, 3),
+            Step::Retry {
+                clean: Clean::None,
+                mitigations: vec![]
+            }
+        );
+        assert!(
+            matches!(r.after_failure(&d, 4), Step::Stop(_)),
+            "retries are bounded"
+        );
     }
 
     #[test]
     fn unknown_failures_are_retried_once_with_a_full_clean() {
         let i = inv(&["pip", "install", "x"]);
-        let mut r = Recovery::new(Some(&i), Some("/c".into()), policy(CleanMode::Auto), false, &[]);
+        let mut r = Recovery::new(
+            Some(&i),
+            Some("/c".into()),
+            policy(CleanMode::Auto),
+            false,
+            &[],
+        );
         let d = classify(Some(&PIP), &Ending::Exited(1), "weird");
-        assert_eq!(r.after_failure(&d, 1), Step::Retry { clean: Clean::Full, mitigations: vec![] });
+        assert_eq!(
+            r.after_failure(&d, 1),
+            Step::Retry {
+                clean: Clean::Full,
+                mitigations: vec![]
+            }
+        );
         assert!(matches!(r.after_failure(&d, 2), Step::Stop(_)));
-        let mut never = Recovery::new(Some(&i), Some("/c".into()), policy(CleanMode::Never), false, &[]);
-        assert_eq!(never.after_failure(&d, 1), Step::Retry { clean: Clean::None, mitigations: vec![] });
+        let mut never = Recovery::new(
+            Some(&i),
+            Some("/c".into()),
+            policy(CleanMode::Never),
+            false,
+            &[],
+        );
+        assert_eq!(
+            never.after_failure(&d, 1),
+            Step::Retry {
+                clean: Clean::None,
+                mitigations: vec![]
+            }
+        );
     }
 
     #[test]
     fn resource_and_hang_lower_concurrency_and_never_clean() {
         let i = inv(&["uv", "sync"]);
-        let mut r = Recovery::new(Some(&i), Some("/c".into()), policy(CleanMode::Auto), true, &[]);
-        let d = classify(Some(&UV), &Ending::Signaled(libc::SIGABRT), "ThreadPoolBuildError { code: 11 }");
-        let Step::Retry { clean, mitigations } = r.after_failure(&d, 1) else { panic!() };
+        let mut r = Recovery::new(
+            Some(&i),
+            Some("/c".into()),
+            policy(CleanMode::Auto),
+            true,
+            &[],
+        );
+        let d = classify(
+            Some(&UV),
+            &Ending::Signaled(libc::SIGABRT),
+            "ThreadPoolBuildError { code: 11 }",
+        );
+        let Step::Retry { clean, mitigations } = r.after_failure(&d, 1) else {
+            panic!()
+        };
         assert_eq!(clean, Clean::None);
         assert_eq!(mitigations.len(), 1);
         assert_eq!(mitigations[0].var, "UV_CONCURRENT_INSTALLS");
-        let hang = classify(Some(&UV), &Ending::Stopped(crate::attempt::StopReason::Timeout), "");
-        let Step::Retry { clean, .. } = r.after_failure(&hang, 2) else { panic!() };
+        let hang = classify(
+            Some(&UV),
+            &Ending::Stopped(crate::attempt::StopReason::Timeout),
+            "",
+        );
+        let Step::Retry { clean, .. } = r.after_failure(&hang, 2) else {
+            panic!()
+        };
         assert_eq!(clean, Clean::None);
-        assert_eq!(r.env.iter().find(|(k, _)| k == "UV_CONCURRENT_INSTALLS").map(|(_, v)| v.as_str()), Some("1"));
+        assert_eq!(
+            r.env
+                .iter()
+                .find(|(k, _)| k == "UV_CONCURRENT_INSTALLS")
+                .map(|(_, v)| v.as_str()),
+            Some("1")
+        );
         // A knob the user set is left alone.
-        let mine = Recovery::new(Some(&i), Some("/c".into()), policy(CleanMode::Auto), true, &[("UV_CONCURRENT_INSTALLS".into(), "3".into())]);
+        let mine = Recovery::new(
+            Some(&i),
+            Some("/c".into()),
+            policy(CleanMode::Auto),
+            true,
+            &[("UV_CONCURRENT_INSTALLS".into(), "3".into())],
+        );
         assert!(mine.mitigation(Trigger::AfterHang).is_none());
     }
 
@@ -374,11 +639,18 @@ mod tests {
         let mut r = Recovery::new(Some(&i), None, policy(CleanMode::Auto), false, &[]);
         r.reinstall = vec!["gamma".into()];
         let argv = r.argv(&[]);
-        assert_eq!(cache::show(&argv), "uv pip install a --reinstall-package gamma -- b");
+        assert_eq!(
+            cache::show(&argv),
+            "uv pip install a --reinstall-package gamma -- b"
+        );
         let lock = inv(&["uv", "lock"]);
         let mut r = Recovery::new(Some(&lock), None, policy(CleanMode::Auto), false, &[]);
         r.reinstall = vec!["gamma".into()];
-        assert_eq!(cache::show(&r.argv(&["uv".into(), "lock".into()])), "uv lock", "uv lock takes no reinstall flag");
+        assert_eq!(
+            cache::show(&r.argv(&["uv".into(), "lock".into()])),
+            "uv lock",
+            "uv lock takes no reinstall flag"
+        );
     }
 
     #[test]
@@ -392,8 +664,20 @@ mod tests {
         let unmarked = dir.path().join("unmarked");
         std::fs::create_dir(&unmarked).unwrap();
         std::fs::write(unmarked.join("photo.jpg"), "x").unwrap();
-        for bad in [Path::new(""), Path::new("/"), Path::new("relative"), Path::new("/usr"), &link, &unmarked, &canary.join("keep")] {
-            assert!(check_cleanable(&UV, bad).is_err(), "{} should be refused", bad.display());
+        for bad in [
+            Path::new(""),
+            Path::new("/"),
+            Path::new("relative"),
+            Path::new("/usr"),
+            &link,
+            &unmarked,
+            &canary.join("keep"),
+        ] {
+            assert!(
+                check_cleanable(&UV, bad).is_err(),
+                "{} should be refused",
+                bad.display()
+            );
         }
         if let Some(home) = settings::home_dir().filter(|h| h.is_dir()) {
             assert!(check_cleanable(&UV, &home).is_err());
@@ -402,6 +686,9 @@ mod tests {
         let uv_cache = dir.path().join("uvc");
         std::fs::create_dir_all(uv_cache.join("archive-v0")).unwrap();
         assert_eq!(check_cleanable(&UV, &uv_cache), Ok(()));
-        assert!(check_cleanable(&PIP, &uv_cache).is_err(), "a uv cache is not pip's");
+        assert!(
+            check_cleanable(&PIP, &uv_cache).is_err(),
+            "a uv cache is not pip's"
+        );
     }
 }

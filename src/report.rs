@@ -97,11 +97,24 @@ impl Report {
             string(&mut o, m.upstream);
             o.push('}');
         }
-        o.push_str(if self.mitigations.is_empty() { "],\n  \"attempts\": [" } else { "\n  ],\n  \"attempts\": [" });
+        o.push_str(if self.mitigations.is_empty() {
+            "],\n  \"attempts\": ["
+        } else {
+            "\n  ],\n  \"attempts\": ["
+        });
         for (i, a) in self.attempts.iter().enumerate() {
             o.push_str(if i > 0 { ",\n    " } else { "\n    " });
-            let started = a.started.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default().as_secs_f64();
-            let _ = write!(o, "{{\"number\": {}, \"started_at\": {started:.3}, \"duration_s\": {:.3}, \"ending\": ", a.number, a.duration.as_secs_f64());
+            let started = a
+                .started
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_secs_f64();
+            let _ = write!(
+                o,
+                "{{\"number\": {}, \"started_at\": {started:.3}, \"duration_s\": {:.3}, \"ending\": ",
+                a.number,
+                a.duration.as_secs_f64()
+            );
             string(&mut o, &a.ending);
             o.push_str(", \"exit_code\": ");
             opt_int(&mut o, a.exit_code);
@@ -117,14 +130,22 @@ impl Report {
             string(&mut o, &a.action);
             o.push('}');
         }
-        o.push_str(if self.attempts.is_empty() { "]" } else { "\n  ]" });
+        o.push_str(if self.attempts.is_empty() {
+            "]"
+        } else {
+            "\n  ]"
+        });
         let _ = write!(o, ",\n  \"exit_code\": {}\n}}\n", self.exit_code);
         o
     }
 
     /// Writes the report next to its final name and renames it, so a reader never sees half.
     pub fn write(&self, path: &Path) -> std::io::Result<()> {
-        let tmp = path.with_file_name(format!(".{}.steady-tmp", path.file_name().map_or("report".into(), |n| n.to_string_lossy())));
+        let tmp = path.with_file_name(format!(
+            ".{}.steady-tmp",
+            path.file_name()
+                .map_or("report".into(), |n| n.to_string_lossy())
+        ));
         std::fs::write(&tmp, self.to_json())?;
         std::fs::rename(&tmp, path)
     }
@@ -156,7 +177,10 @@ mod tests {
         };
         let j = r.to_json();
         assert!(j.contains(r#""command": ["pip", "say \"hi\"\n"]"#), "{j}");
-        assert!(j.contains(r#""started_at": 10.000, "duration_s": 1.500"#), "{j}");
+        assert!(
+            j.contains(r#""started_at": 10.000, "duration_s": 1.500"#),
+            "{j}"
+        );
         assert!(j.contains(r#""cache": null"#), "{j}");
         assert!(j.trim_end().ends_with("\"exit_code\": 1\n}"), "{j}");
     }

@@ -50,6 +50,12 @@ pub struct Settings {
     pub supervise_flag_given: bool,
     /// `STEADY_REQUIRE_LOCK=1`: fail instead of running unlocked when no lock can be had.
     pub require_lock: bool,
+    /// `--lock-url`: the server that also holds the cache's lock, for several machines.
+    #[cfg(feature = "postgres")]
+    pub lock_server: Option<crate::pglock::Server>,
+    /// `--lock-namespace`: the remote lock's name instead of the cache's path.
+    #[cfg(feature = "postgres")]
+    pub lock_namespace: Option<String>,
 }
 
 impl Settings {
@@ -82,8 +88,38 @@ impl Settings {
         if args.locks.iter().any(|l| l.as_os_str().is_empty()) {
             anyhow::bail!("--lock must not be empty (STEADY_LOCK takes paths separated by `:`)");
         }
-        if args.cache.as_ref().is_some_and(|c| c.as_os_str().is_empty()) {
+        if args
+            .cache
+            .as_ref()
+            .is_some_and(|c| c.as_os_str().is_empty())
+        {
             anyhow::bail!("--cache must not be empty");
+        }
+        let lock_url = args.lock_url.filter(|u| !u.is_empty());
+        #[cfg(feature = "postgres")]
+        let lock_server = lock_url
+            .as_deref()
+            .map(|u| crate::pglock::Server::parse(u, args.lock_ping))
+            .transpose()
+            .map_err(anyhow::Error::msg)?
+            .map(|s| s.for_command(&args.command));
+        #[cfg(not(feature = "postgres"))]
+        if lock_url.is_some() {
+            let _ = args.lock_ping;
+            anyhow::bail!(
+                "--lock-url needs PostgreSQL support, which this steady was built without \
+                 (cargo feature `postgres`); rebuild with the default features, or drop --lock-url"
+            );
+        }
+        if let Some(ns) = &args.lock_namespace {
+            if ns.is_empty() || ns.chars().any(char::is_control) {
+                anyhow::bail!("--lock-namespace must be a non-empty name on one line");
+            }
+            if lock_url.is_none() {
+                anyhow::bail!(
+                    "--lock-namespace names the lock in the --lock-url database; give --lock-url too"
+                );
+            }
         }
         let nonzero = |d: Option<Duration>| d.filter(|d| !d.is_zero());
         Ok(Settings {
@@ -110,6 +146,10 @@ impl Settings {
             supervise_requested,
             supervise_flag_given,
             require_lock: env_flag("STEADY_REQUIRE_LOCK")?,
+            #[cfg(feature = "postgres")]
+            lock_server,
+            #[cfg(feature = "postgres")]
+            lock_namespace: args.lock_namespace,
         })
     }
 }

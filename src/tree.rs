@@ -35,7 +35,12 @@ fn read_proc(pid: i32) -> Option<Proc> {
     let state = fields.first()?.chars().next()?;
     let ppid = fields.get(1)?.parse().ok()?;
     // Fields 14-17 of proc(5); `rest` starts at field 3.
-    let tick = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
+    let tick = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
     Some(Proc {
         pid,
         ppid,

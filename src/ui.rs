@@ -61,14 +61,14 @@ pub fn human(d: std::time::Duration) -> String {
         format!("{ms}ms")
     } else if ms < 60_000 {
         let s = d.as_secs_f64();
-        if s < 10.0 && ms % 1000 != 0 {
+        if s < 10.0 && !ms.is_multiple_of(1000) {
             format!("{s:.1}s")
         } else {
             format!("{}s", d.as_secs())
         }
     } else {
         let s = d.as_secs();
-        if s % 60 == 0 {
+        if s.is_multiple_of(60) {
             format!("{}m", s / 60)
         } else {
             format!("{}m{}s", s / 60, s % 60)

@@ -12,7 +12,9 @@ use crate::classify::normalize;
 /// listed file is gone.
 pub fn uv_archive(cache: &Path) -> Vec<String> {
     let mut damaged = Vec::new();
-    let Ok(entries) = std::fs::read_dir(cache.join("archive-v0")) else { return damaged };
+    let Ok(entries) = std::fs::read_dir(cache.join("archive-v0")) else {
+        return damaged;
+    };
     for entry in entries.flatten() {
         let root = entry.path();
         if !entry.file_type().is_ok_and(|t| t.is_dir()) {
@@ -27,7 +29,11 @@ pub fn uv_archive(cache: &Path) -> Vec<String> {
         else {
             continue;
         };
-        let name = dist_info.trim_end_matches(".dist-info").rsplit_once('-').map_or(dist_info.as_str(), |(n, _)| n).to_owned();
+        let name = dist_info
+            .trim_end_matches(".dist-info")
+            .rsplit_once('-')
+            .map_or(dist_info.as_str(), |(n, _)| n)
+            .to_owned();
         if entry_is_damaged(&root, &dist_info) && !damaged.contains(&normalize(&name)) {
             damaged.push(normalize(&name));
         }
@@ -41,7 +47,9 @@ fn entry_is_damaged(root: &Path, dist_info: &str) -> bool {
     if !info.join("METADATA").is_file() {
         return true;
     }
-    let Ok(record) = std::fs::read_to_string(info.join("RECORD")) else { return true };
+    let Ok(record) = std::fs::read_to_string(info.join("RECORD")) else {
+        return true;
+    };
     record.lines().filter_map(record_path).any(|rel| {
         // Paths outside the entry (`../`) or absolute ones are not the cache's to check.
         let inside = !rel.starts_with('/') && !rel.split('/').any(|seg| seg == "..");
@@ -87,7 +95,10 @@ pub fn pip_wheels(cache: &Path) -> Vec<String> {
             let path = e.path();
             if kind.is_dir() {
                 stack.push(path);
-            } else if kind.is_file() && path.extension().is_some_and(|x| x == "whl") && !is_zip(&path) {
+            } else if kind.is_file()
+                && path.extension().is_some_and(|x| x == "whl")
+                && !is_zip(&path)
+            {
                 let file = e.file_name().to_string_lossy().into_owned();
                 let name = normalize(file.split('-').next().unwrap_or(&file));
                 if !damaged.contains(&name) {
@@ -104,8 +115,12 @@ pub fn pip_wheels(cache: &Path) -> Vec<String> {
 /// plus 22 bytes (the longest comment).
 fn is_zip(path: &Path) -> bool {
     use std::io::{Read, Seek, SeekFrom};
-    let Ok(mut f) = std::fs::File::open(path) else { return false };
-    let Ok(len) = f.metadata().map(|m| m.len()) else { return false };
+    let Ok(mut f) = std::fs::File::open(path) else {
+        return false;
+    };
+    let Ok(len) = f.metadata().map(|m| m.len()) else {
+        return false;
+    };
     if len < 22 {
         return false;
     }
@@ -140,12 +155,36 @@ mod tests {
         let c = dir.path();
         let ok = ["ok/__init__.py", "ok-1.0.dist-info/METADATA"];
         entry(c, "a", "ok", &ok, &ok);
-        let silent = ["Silent_Pkg/__init__.py", "Silent_Pkg-1.0.dist-info/METADATA"];
-        entry(c, "b", "Silent_Pkg", &silent, &[silent[0], silent[1], "Silent_Pkg/data.py"]);
-        entry(c, "c", "loud", &["loud/__init__.py"], &["loud/__init__.py", "loud-1.0.dist-info/METADATA"]);
+        let silent = [
+            "Silent_Pkg/__init__.py",
+            "Silent_Pkg-1.0.dist-info/METADATA",
+        ];
+        entry(
+            c,
+            "b",
+            "Silent_Pkg",
+            &silent,
+            &[silent[0], silent[1], "Silent_Pkg/data.py"],
+        );
+        entry(
+            c,
+            "c",
+            "loud",
+            &["loud/__init__.py"],
+            &["loud/__init__.py", "loud-1.0.dist-info/METADATA"],
+        );
         let quoted = ["q/a,b.py", "q-1.0.dist-info/METADATA"];
-        entry(c, "d", "q", &quoted, &["\"q/a,b.py\"", quoted[1], "../../bin/tool"]);
-        assert_eq!(uv_archive(c), vec!["loud".to_owned(), "silent-pkg".to_owned()]);
+        entry(
+            c,
+            "d",
+            "q",
+            &quoted,
+            &["\"q/a,b.py\"", quoted[1], "../../bin/tool"],
+        );
+        assert_eq!(
+            uv_archive(c),
+            vec!["loud".to_owned(), "silent-pkg".to_owned()]
+        );
     }
 
     #[test]

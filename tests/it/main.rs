@@ -2,18 +2,25 @@
 //! processes (and real uv and pip where installed); `common` is the shared harness.
 
 mod common;
-/// The run pipeline: exit codes, serialization, retry and clean, real uv and pip, exec.
-mod run;
-/// Recovery: classification, targeted cleans, cache checks, mitigations, report, doctor.
-mod recover;
-/// The locks: scope, fallback chain, lock-file safety, errno handling, waiting, nesting,
-/// shared mode, `--lock` ordering and `steady status` (requirements R1-R12).
-mod lock;
-/// `steady init`: the scripts in real bash, zsh and fish, where each wrapped call really went.
-mod shell;
 /// The committed completion scripts: fresh against `steady completions`, and loading in their
 /// shells.
 mod completions;
+/// Every installer row against the real installer: cache resolution, provoked failures, cleans
+/// without a command (safe removal), apt's own lock, wrappers.
+mod installers;
+/// The locks: scope, fallback chain, lock-file safety, errno handling, waiting, nesting,
+/// shared mode, `--lock` ordering and `steady status` (requirements R1-R12).
+mod lock;
+/// The PostgreSQL lock backend (`--lock-url`): two machines on one lock, holder death, a
+/// stopped or frozen server, re-taking a lost lock, timeouts naming the holder, shared mode,
+/// nesting, password logins and bad URLs (reliability.md R27). Each test starts its own server.
+mod pglock;
+/// Recovery: classification, targeted cleans, cache checks, mitigations, report, doctor.
+mod recover;
+/// The run pipeline: exit codes, serialization, retry and clean, real uv and pip, exec.
+mod run;
+/// `steady init`: the scripts in real bash, zsh and fish, where each wrapped call really went.
+mod shell;
 /// The watchdog: tree kill, escapees, stall detection, deadline, signals, PID 1, terminals,
 /// byte-exact output, bounded memory, one thread, process limits (requirements R13-R20).
 mod watchdog;

@@ -238,7 +238,29 @@ fn sourcing_is_silent_and_defines_only_the_wrappers() {
             stdout(&out),
             stderr(&out)
         );
-        assert_eq!(functions, ["__steady_run", "pip", "pip3", "uv"], "{sh:?}");
+        // The default is every package installer in the table: a change here is a change
+        // to what `eval "$(steady init bash)"` wraps for every user.
+        let expected = [
+            "__steady_run",
+            "bun",
+            "bundle",
+            "composer",
+            "conda",
+            "gem",
+            "mamba",
+            "micromamba",
+            "npm",
+            "pdm",
+            "pip",
+            "pip3",
+            "pipx",
+            "pnpm",
+            "poetry",
+            "uv",
+            "yarn",
+            "yarnpkg",
+        ];
+        assert_eq!(functions, expected, "{sh:?}");
         assert_eq!(variables, Vec::<String>::new(), "{sh:?} gained variables");
     }
 }

@@ -23,7 +23,10 @@ fn assert_all_dead(pids: &[i32], what: &str) {
     for p in &alive {
         let _ = kill(Pid::from_raw(*p), Signal::SIGKILL);
     }
-    assert!(alive.is_empty(), "{what}: fixture processes still alive: {alive:?}");
+    assert!(
+        alive.is_empty(),
+        "{what}: fixture processes still alive: {alive:?}"
+    );
 }
 
 fn wait_for_lines(path: &Path, n: usize) {
@@ -67,9 +70,14 @@ fn r13_timeout_kills_the_group_and_its_background_children() {
     let p = pids.display();
     ctx.fixture(
         "grandkids",
-        &format!("{}\nsleep 201 & echo $! >> '{p}'\nsleep 202 & echo $! >> '{p}'\nwait\n", record(&pids)),
+        &format!(
+            "{}\nsleep 201 & echo $! >> '{p}'\nsleep 202 & echo $! >> '{p}'\nwait\n",
+            record(&pids)
+        ),
     );
-    let out = run(ctx.steady().args(["--timeout", "2s", "--retries", "0", "--", "grandkids"]));
+    let out = run(ctx
+        .steady()
+        .args(["--timeout", "2s", "--retries", "0", "--", "grandkids"]));
     assert_eq!(code(&out), 124, "{}", stderr(&out));
     assert!(stderr(&out).contains("--timeout"), "{}", stderr(&out));
     let all = pids_in(&pids);
@@ -84,13 +92,28 @@ fn r13_a_tree_that_ignores_term_is_killed_after_the_grace() {
     let p = pids.display();
     ctx.fixture(
         "stubborn",
-        &format!("trap '' TERM\n{}\nsleep 203 & echo $! >> '{p}'\nwait\n", record(&pids)),
+        &format!(
+            "trap '' TERM\n{}\nsleep 203 & echo $! >> '{p}'\nwait\n",
+            record(&pids)
+        ),
     );
     let started = Instant::now();
-    let out = run(ctx.steady().args(["--timeout", "1s", "--kill-after", "1s", "--retries", "0", "--", "stubborn"]));
+    let out = run(ctx.steady().args([
+        "--timeout",
+        "1s",
+        "--kill-after",
+        "1s",
+        "--retries",
+        "0",
+        "--",
+        "stubborn",
+    ]));
     let took = started.elapsed();
     assert_eq!(code(&out), 124, "{}", stderr(&out));
-    assert!(took >= Duration::from_secs(2), "KILL came before the grace was over: {took:?}");
+    assert!(
+        took >= Duration::from_secs(2),
+        "KILL came before the grace was over: {took:?}"
+    );
     let all = pids_in(&pids);
     assert_eq!(all.len(), 2, "the fixture wrote {all:?}");
     assert_all_dead(&all, "after TERM was ignored");
@@ -112,9 +135,15 @@ fn r14_setsid_and_double_fork_escapees_are_killed() {
         record(&pids)
     );
     ctx.fixture("escapees", &body);
-    let out = run(ctx.steady().args(["--timeout", "3s", "--retries", "0", "--", "escapees"]));
+    let out = run(ctx
+        .steady()
+        .args(["--timeout", "3s", "--retries", "0", "--", "escapees"]));
     assert_eq!(code(&out), 124, "{}", stderr(&out));
-    assert!(stdout(&out).contains("started"), "the fixture did not set up: {}", stderr(&out));
+    assert!(
+        stdout(&out).contains("started"),
+        "the fixture did not set up: {}",
+        stderr(&out)
+    );
     let all = pids_in(&pids);
     assert_eq!(all.len(), 4, "the fixture wrote {all:?}");
     assert_all_dead(&all, "escapees after a timeout");
@@ -123,7 +152,11 @@ fn r14_setsid_and_double_fork_escapees_are_killed() {
 #[test]
 fn r14_the_next_attempt_starts_only_when_the_last_tree_is_gone() {
     let ctx = Ctx::new();
-    let (escapee, verdict, attempts) = (ctx.path("escapee"), ctx.path("verdict"), ctx.path("attempts"));
+    let (escapee, verdict, attempts) = (
+        ctx.path("escapee"),
+        ctx.path("verdict"),
+        ctx.path("attempts"),
+    );
     let (e, v, a) = (escapee.display(), verdict.display(), attempts.display());
     // Attempt 1 leaves a setsid'd process behind and fails; attempt 2 looks for it by pid
     // (`kill -0` also succeeds on a zombie, so it must be reaped too).
@@ -140,10 +173,25 @@ fn r14_the_next_attempt_starts_only_when_the_last_tree_is_gone() {
              exit 1\n"
         ),
     );
-    let out = run(ctx.steady().args(["--retries", "1", "--backoff", "100ms", "--clean", "never", "--timeout", "60s", "--", "leaves-one"]));
+    let out = run(ctx.steady().args([
+        "--retries",
+        "1",
+        "--backoff",
+        "100ms",
+        "--clean",
+        "never",
+        "--timeout",
+        "60s",
+        "--",
+        "leaves-one",
+    ]));
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert_eq!(ctx.read("attempts").lines().count(), 2, "{}", stderr(&out));
-    assert_eq!(ctx.read("verdict").trim(), "gone", "the escapee of attempt 1 outlived it");
+    assert_eq!(
+        ctx.read("verdict").trim(),
+        "gone",
+        "the escapee of attempt 1 outlived it"
+    );
     assert_all_dead(&pids_in(&escapee), "escapee of a failed attempt");
 }
 
@@ -159,7 +207,11 @@ fn r15_the_direct_child_dies_with_a_killed_steady() {
             grand.display()
         ),
     );
-    let mut steady = ctx.steady().args(["--timeout", "120s", "--", "parent"]).spawn().expect("spawn steady");
+    let mut steady = ctx
+        .steady()
+        .args(["--timeout", "120s", "--", "parent"])
+        .spawn()
+        .expect("spawn steady");
     wait_for_lines(&pids, 1);
     wait_for_lines(&grand, 1);
     let direct = pids_in(&pids)[0];
@@ -171,12 +223,20 @@ fn r15_the_direct_child_dies_with_a_killed_steady() {
     for g in pids_in(&grand) {
         let _ = kill(Pid::from_raw(g), Signal::SIGKILL);
     }
-    assert!(died, "the direct child {direct} outlived a SIGKILLed steady");
+    assert!(
+        died,
+        "the direct child {direct} outlived a SIGKILLed steady"
+    );
 }
 
 #[test]
 fn r16_each_stop_signal_reaches_the_group_and_ends_the_run() {
-    for sig in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP, Signal::SIGQUIT] {
+    for sig in [
+        Signal::SIGINT,
+        Signal::SIGTERM,
+        Signal::SIGHUP,
+        Signal::SIGQUIT,
+    ] {
         let ctx = Ctx::new();
         let (pids, got, attempts) = (ctx.path("pids"), ctx.path("got"), ctx.path("attempts"));
         let name = &sig.as_str()[3..];
@@ -197,21 +257,41 @@ fn r16_each_stop_signal_reaches_the_group_and_ends_the_run() {
                 rec = record(&pids),
             ),
         );
-        let mut steady = ctx.steady().args(["--retries", "2", "--timeout", "120s", "--", "trapper"]).spawn().expect("spawn");
+        let mut steady = ctx
+            .steady()
+            .args(["--retries", "2", "--timeout", "120s", "--", "trapper"])
+            .spawn()
+            .expect("spawn");
         wait_for_lines(&pids, 2);
         signal(steady.id(), sig);
         let status = wait_child(&mut steady);
-        assert_eq!(status.code(), Some(3), "{name}: steady should exit as the command did: {status:?}");
+        assert_eq!(
+            status.code(),
+            Some(3),
+            "{name}: steady should exit as the command did: {status:?}"
+        );
         let got = ctx.read("got");
-        assert!(got.contains("leader") && got.contains("child"), "{name} did not reach the whole group: {got:?}");
-        assert_eq!(ctx.read("attempts").lines().count(), 1, "{name}: steady retried after being stopped");
+        assert!(
+            got.contains("leader") && got.contains("child"),
+            "{name} did not reach the whole group: {got:?}"
+        );
+        assert_eq!(
+            ctx.read("attempts").lines().count(),
+            1,
+            "{name}: steady retried after being stopped"
+        );
         assert_all_dead(&pids_in(&pids), name);
     }
 }
 
 #[test]
 fn r16_a_tree_ignoring_the_signal_is_killed_and_steady_dies_of_it() {
-    for sig in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP, Signal::SIGQUIT] {
+    for sig in [
+        Signal::SIGINT,
+        Signal::SIGTERM,
+        Signal::SIGHUP,
+        Signal::SIGQUIT,
+    ] {
         let ctx = Ctx::new();
         let pids = ctx.path("pids");
         ctx.fixture(
@@ -222,14 +302,25 @@ fn r16_a_tree_ignoring_the_signal_is_killed_and_steady_dies_of_it() {
                 pids.display()
             ),
         );
-        let mut steady = ctx.steady().args(["--kill-after", "1s", "--timeout", "120s", "--", "deaf"]).spawn().expect("spawn");
+        let mut steady = ctx
+            .steady()
+            .args(["--kill-after", "1s", "--timeout", "120s", "--", "deaf"])
+            .spawn()
+            .expect("spawn");
         wait_for_lines(&pids, 2);
         let sent = Instant::now();
         signal(steady.id(), sig);
         let status = wait_child(&mut steady);
         let took = sent.elapsed();
-        assert_eq!(status.signal(), Some(sig as i32), "steady should die of {sig}: {status:?}");
-        assert!(took >= Duration::from_secs(1), "{sig}: KILL came before the grace: {took:?}");
+        assert_eq!(
+            status.signal(),
+            Some(sig as i32),
+            "steady should die of {sig}: {status:?}"
+        );
+        assert!(
+            took >= Duration::from_secs(1),
+            "{sig}: KILL came before the grace: {took:?}"
+        );
         assert_all_dead(&pids_in(&pids), sig.as_str());
     }
 }
@@ -248,13 +339,30 @@ fn r16_a_second_stop_signal_skips_the_rest_of_the_grace() {
         ),
     );
     // The grace is far longer than the test may take: only the second signal can end it.
-    let mut steady = ctx.steady().args(["--kill-after", "300s", "--timeout", "600s", "--", "deaf-to-term"]).spawn().expect("spawn");
+    let mut steady = ctx
+        .steady()
+        .args([
+            "--kill-after",
+            "300s",
+            "--timeout",
+            "600s",
+            "--",
+            "deaf-to-term",
+        ])
+        .spawn()
+        .expect("spawn");
     wait_for_lines(&pids, 2);
     signal(steady.id(), Signal::SIGINT);
-    assert!(wait_for(LONG, || ctx.read("got").contains("INT")), "the INT was not forwarded");
+    assert!(
+        wait_for(LONG, || ctx.read("got").contains("INT")),
+        "the INT was not forwarded"
+    );
     signal(steady.id(), Signal::SIGTERM);
     let status = wait_child(&mut steady);
-    assert!(status.signal().is_some(), "steady should die of the signal: {status:?}");
+    assert!(
+        status.signal().is_some(),
+        "steady should die of the signal: {status:?}"
+    );
     assert_all_dead(&pids_in(&pids), "after INT then TERM");
 }
 
@@ -262,8 +370,19 @@ fn r16_a_second_stop_signal_skips_the_rest_of_the_grace() {
 fn r16_default_grace_fits_the_ci_budget_after_term() {
     let ctx = Ctx::new();
     let pids = ctx.path("pids");
-    ctx.fixture("deaf", &format!("trap '' TERM\n{}\nsleep 213 & echo $! >> '{}'\nwait\n", record(&pids), pids.display()));
-    let mut steady = ctx.steady().args(["--timeout", "120s", "--", "deaf"]).spawn().expect("spawn");
+    ctx.fixture(
+        "deaf",
+        &format!(
+            "trap '' TERM\n{}\nsleep 213 & echo $! >> '{}'\nwait\n",
+            record(&pids),
+            pids.display()
+        ),
+    );
+    let mut steady = ctx
+        .steady()
+        .args(["--timeout", "120s", "--", "deaf"])
+        .spawn()
+        .expect("spawn");
     wait_for_lines(&pids, 2);
     let sent = Instant::now();
     signal(steady.id(), Signal::SIGTERM);
@@ -272,13 +391,19 @@ fn r16_default_grace_fits_the_ci_budget_after_term() {
     eprintln!("steady ended {took:?} after TERM with the default grace");
     assert_eq!(status.signal(), Some(libc::SIGTERM), "{status:?}");
     // The default grace is 2s (GitHub Actions kills everything 2.5s after its TERM).
-    assert!(took >= Duration::from_secs(2), "the default grace was not given: {took:?}");
+    assert!(
+        took >= Duration::from_secs(2),
+        "the default grace was not given: {took:?}"
+    );
     assert_all_dead(&pids_in(&pids), "after TERM with the default grace");
 }
 
 /// A fixture that blocks forever without CPU or output: opening a FIFO nobody writes.
 fn hang_line(ctx: &Ctx) -> String {
-    format!("f='{}/fifo.'$$; mkfifo \"$f\"; read x < \"$f\"", ctx.root().display())
+    format!(
+        "f='{}/fifo.'$$; mkfifo \"$f\"; read x < \"$f\"",
+        ctx.root().display()
+    )
 }
 
 #[test]
@@ -288,15 +413,38 @@ fn r13_stall_a_silent_idle_tree_is_killed_and_retried() {
     let p = pids.display();
     ctx.fixture(
         "hangs",
-        &format!("{}\nsleep 214 & echo $! >> '{p}'\necho working\n{}\n", record(&pids), hang_line(&ctx)),
+        &format!(
+            "{}\nsleep 214 & echo $! >> '{p}'\necho working\n{}\n",
+            record(&pids),
+            hang_line(&ctx)
+        ),
     );
     let started = Instant::now();
-    let out = run(ctx.steady().args(["--stall", "2s", "--kill-after", "1s", "--retries", "1", "--backoff", "100ms", "--", "hangs"]));
+    let out = run(ctx.steady().args([
+        "--stall",
+        "2s",
+        "--kill-after",
+        "1s",
+        "--retries",
+        "1",
+        "--backoff",
+        "100ms",
+        "--",
+        "hangs",
+    ]));
     let took = started.elapsed();
     assert_eq!(code(&out), 124, "{}", stderr(&out));
     assert!(stderr(&out).contains("--stall 2s"), "{}", stderr(&out));
-    assert_eq!(stdout(&out).matches("working").count(), 2, "a stall is retried: {}", stderr(&out));
-    assert!(took >= Duration::from_secs(4), "killed before two stall windows passed: {took:?}");
+    assert_eq!(
+        stdout(&out).matches("working").count(),
+        2,
+        "a stall is retried: {}",
+        stderr(&out)
+    );
+    assert!(
+        took >= Duration::from_secs(4),
+        "killed before two stall windows passed: {took:?}"
+    );
     let all = pids_in(&pids);
     assert_eq!(all.len(), 4, "the fixture wrote {all:?}");
     assert_all_dead(&all, "after a stall");
@@ -321,15 +469,33 @@ fn r13_stall_the_qemu_hang_is_caught_within_the_window_and_grace() {
             hang = hang_line(&ctx)
         ),
     );
-    let out = run(ctx.steady().args(["--stall", "2s", "--kill-after", "1s", "--retries", "1", "--backoff", "100ms", "--", "qemu-hang"]));
+    let out = run(ctx.steady().args([
+        "--stall",
+        "2s",
+        "--kill-after",
+        "1s",
+        "--retries",
+        "1",
+        "--backoff",
+        "100ms",
+        "--",
+        "qemu-hang",
+    ]));
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert!(stdout(&out).contains("compiled\n"), "{}", stdout(&out));
     assert!(stderr(&out).contains("stalled"), "{}", stderr(&out));
-    let starts: Vec<f64> = ctx.read("times").lines().filter_map(|l| l.trim().parse().ok()).collect();
+    let starts: Vec<f64> = ctx
+        .read("times")
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect();
     assert_eq!(starts.len(), 2, "{starts:?}");
     let gap = starts[1] - starts[0];
     // The window (2s) plus the grace (1s) plus back-off, with a wide margin for a busy machine.
-    assert!((2.0..30.0).contains(&gap), "the retry began {gap:.1}s after the hung attempt");
+    assert!(
+        (2.0..30.0).contains(&gap),
+        "the retry began {gap:.1}s after the hung attempt"
+    );
     assert_all_dead(&pids_in(&pids), "the hung attempt");
 }
 
@@ -337,18 +503,38 @@ fn r13_stall_the_qemu_hang_is_caught_within_the_window_and_grace() {
 fn r13_stall_a_busy_tree_that_prints_nothing_is_not_stalled() {
     let ctx = Ctx::new();
     // The spinner is a child: only the whole tree's CPU shows the work.
-    ctx.fixture("spins", "sh -c 'while :; do :; done' &\nspinner=$!\nsleep 6\nkill $spinner\necho finished\n");
-    let out = run(ctx.steady().args(["--stall", "2s", "--retries", "0", "--", "spins"]));
-    assert_eq!(code(&out), 0, "a CPU-bound silent tree was taken for a hang: {}", stderr(&out));
+    ctx.fixture(
+        "spins",
+        "sh -c 'while :; do :; done' &\nspinner=$!\nsleep 6\nkill $spinner\necho finished\n",
+    );
+    let out = run(ctx
+        .steady()
+        .args(["--stall", "2s", "--retries", "0", "--", "spins"]));
+    assert_eq!(
+        code(&out),
+        0,
+        "a CPU-bound silent tree was taken for a hang: {}",
+        stderr(&out)
+    );
     assert_eq!(stdout(&out), "finished\n");
 }
 
 #[test]
 fn r13_stall_output_keeps_an_idle_tree_alive() {
     let ctx = Ctx::new();
-    ctx.fixture("ticks", "for i in 1 2 3 4 5 6 7 8 9 10 11 12; do echo tick; sleep 0.5; done\n");
-    let out = run(ctx.steady().args(["--stall", "2s", "--retries", "0", "--", "ticks"]));
-    assert_eq!(code(&out), 0, "a printing tree was taken for a hang: {}", stderr(&out));
+    ctx.fixture(
+        "ticks",
+        "for i in 1 2 3 4 5 6 7 8 9 10 11 12; do echo tick; sleep 0.5; done\n",
+    );
+    let out = run(ctx
+        .steady()
+        .args(["--stall", "2s", "--retries", "0", "--", "ticks"]));
+    assert_eq!(
+        code(&out),
+        0,
+        "a printing tree was taken for a hang: {}",
+        stderr(&out)
+    );
     assert_eq!(stdout(&out).matches("tick").count(), 12);
 }
 
@@ -365,7 +551,11 @@ fn r13_stall_is_on_by_default_only_without_a_terminal() {
         assert_eq!(code(&out), 0, "{}", stderr(&out));
         stderr(&out)
     };
-    assert!(said(&[]).contains("stall detection: an attempt silent and idle for 2m"), "{}", said(&[]));
+    assert!(
+        said(&[]).contains("stall detection: an attempt silent and idle for 2m"),
+        "{}",
+        said(&[])
+    );
     assert!(said(&[("STEADY_STALL", "0")]).contains("stall detection: off"));
     assert!(said(&[("STEADY_STALL", "45s")]).contains("silent and idle for 45s"));
 }
@@ -376,10 +566,26 @@ fn r21_deadline_stops_a_running_attempt_and_the_retries() {
     let (pids, attempts) = (ctx.path("pids"), ctx.path("attempts"));
     ctx.fixture(
         "slow",
-        &format!("echo x >> '{}'\n{}\nsleep 215 & echo $! >> '{}'\nwait\n", attempts.display(), record(&pids), pids.display()),
+        &format!(
+            "echo x >> '{}'\n{}\nsleep 215 & echo $! >> '{}'\nwait\n",
+            attempts.display(),
+            record(&pids),
+            pids.display()
+        ),
     );
     let started = Instant::now();
-    let out = run(ctx.steady().args(["--deadline", "3s", "--kill-after", "500ms", "--retries", "5", "--backoff", "100ms", "--", "slow"]));
+    let out = run(ctx.steady().args([
+        "--deadline",
+        "3s",
+        "--kill-after",
+        "500ms",
+        "--retries",
+        "5",
+        "--backoff",
+        "100ms",
+        "--",
+        "slow",
+    ]));
     let took = started.elapsed();
     assert_eq!(code(&out), 124, "{}", stderr(&out));
     assert!(took >= Duration::from_secs(3) && took < LONG, "{took:?}");
@@ -393,13 +599,30 @@ fn r21_deadline_stops_a_running_attempt_and_the_retries() {
 fn r21_deadline_is_not_overslept_in_the_back_off() {
     let ctx = Ctx::new();
     let attempts = ctx.path("attempts");
-    ctx.fixture("fails", &format!("echo x >> '{}'\nexit 1\n", attempts.display()));
+    ctx.fixture(
+        "fails",
+        &format!("echo x >> '{}'\nexit 1\n", attempts.display()),
+    );
     let started = Instant::now();
     // The back-off (30-60s) would cross the 5s deadline: steady stops at once.
-    let out = run(ctx.steady().args(["--deadline", "5s", "--backoff", "60s", "--retries", "3", "--clean", "never", "--", "fails"]));
+    let out = run(ctx.steady().args([
+        "--deadline",
+        "5s",
+        "--backoff",
+        "60s",
+        "--retries",
+        "3",
+        "--clean",
+        "never",
+        "--",
+        "fails",
+    ]));
     let took = started.elapsed();
     assert_eq!(code(&out), 1, "{}", stderr(&out));
-    assert!(took < Duration::from_secs(25), "steady slept past its deadline: {took:?}");
+    assert!(
+        took < Duration::from_secs(25),
+        "steady slept past its deadline: {took:?}"
+    );
     assert_eq!(ctx.read("attempts").lines().count(), 1);
     assert!(stderr(&out).contains("--deadline"), "{}", stderr(&out));
 }
@@ -412,7 +635,13 @@ fn noise(len: usize, seed: u64) -> Vec<u8> {
             x ^= x << 13;
             x ^= x >> 7;
             x ^= x << 17;
-            if i % 97 == 0 { b'\n' } else if i % 89 == 0 { b'\r' } else { (x >> 24) as u8 }
+            if i % 97 == 0 {
+                b'\n'
+            } else if i % 89 == 0 {
+                b'\r'
+            } else {
+                (x >> 24) as u8
+            }
         })
         .collect()
 }
@@ -420,27 +649,53 @@ fn noise(len: usize, seed: u64) -> Vec<u8> {
 #[test]
 fn r17_piped_and_redirected_output_is_byte_exact() {
     let ctx = Ctx::new();
-    let parts: Vec<Vec<u8>> = (0..4).map(|i| noise(700_000 + i * 1013, 0x9e37_79b9 + i as u64)).collect();
+    let parts: Vec<Vec<u8>> = (0..4)
+        .map(|i| noise(700_000 + i * 1013, 0x9e37_79b9 + i as u64))
+        .collect();
     for (i, data) in parts.iter().enumerate() {
         std::fs::write(ctx.path(&format!("d{i}")), data).unwrap();
     }
     let d = |i: usize| ctx.path(&format!("d{i}")).display().to_string();
     ctx.fixture(
         "binary",
-        &format!("cat '{}'\ncat '{}' >&2\ncat '{}'\nprintf '\\000\\377' >&2\ncat '{}' >&2\n", d(0), d(1), d(2), d(3)),
+        &format!(
+            "cat '{}'\ncat '{}' >&2\ncat '{}'\nprintf '\\000\\377' >&2\ncat '{}' >&2\n",
+            d(0),
+            d(1),
+            d(2),
+            d(3)
+        ),
     );
     let want_out = [parts[0].clone(), parts[2].clone()].concat();
     let want_err = [parts[1].clone(), b"\x00\xff".to_vec(), parts[3].clone()].concat();
 
-    let out = run(ctx.steady().args(["-q", "--timeout", "60s", "--", "binary"]));
+    let out = run(ctx
+        .steady()
+        .args(["-q", "--timeout", "60s", "--", "binary"]));
     assert_eq!(code(&out), 0);
-    assert!(out.stdout == want_out, "stdout through a pipe differs ({} vs {} bytes)", out.stdout.len(), want_out.len());
-    assert!(out.stderr == want_err, "stderr through a pipe differs ({} vs {} bytes)", out.stderr.len(), want_err.len());
+    assert!(
+        out.stdout == want_out,
+        "stdout through a pipe differs ({} vs {} bytes)",
+        out.stdout.len(),
+        want_out.len()
+    );
+    assert!(
+        out.stderr == want_err,
+        "stderr through a pipe differs ({} vs {} bytes)",
+        out.stderr.len(),
+        want_err.len()
+    );
 
     let file = std::fs::File::create(ctx.path("out.bin")).unwrap();
-    let out = run(ctx.steady().args(["-q", "--timeout", "60s", "--", "binary"]).stdout(file));
+    let out = run(ctx
+        .steady()
+        .args(["-q", "--timeout", "60s", "--", "binary"])
+        .stdout(file));
     assert_eq!(code(&out), 0);
-    assert!(std::fs::read(ctx.path("out.bin")).unwrap() == want_out, "stdout to a file differs");
+    assert!(
+        std::fs::read(ctx.path("out.bin")).unwrap() == want_out,
+        "stdout to a file differs"
+    );
     assert!(out.stderr == want_err, "stderr differs");
 }
 
@@ -493,7 +748,13 @@ fn r20_memory_stays_bounded_while_the_command_prints_1gib() {
 fn r20_steady_has_one_thread_while_the_command_runs() {
     let ctx = Ctx::new();
     let pids = ctx.path("pids");
-    ctx.fixture("sleeper", &format!("{}\nwhile :; do echo tick; sleep 0.2; done\n", record(&pids)));
+    ctx.fixture(
+        "sleeper",
+        &format!(
+            "{}\nwhile :; do echo tick; sleep 0.2; done\n",
+            record(&pids)
+        ),
+    );
     let mut steady = ctx
         .steady()
         .args(["--stall", "30s", "--timeout", "120s", "--", "sleeper"])
@@ -513,7 +774,10 @@ fn r20_steady_has_one_thread_while_the_command_runs() {
     signal(steady.id(), Signal::SIGTERM);
     wait_child(&mut steady);
     assert!(!seen.is_empty(), "could not read steady's thread count");
-    assert!(seen.iter().all(|t| *t == 1), "steady had more than one thread: {seen:?}");
+    assert!(
+        seen.iter().all(|t| *t == 1),
+        "steady had more than one thread: {seen:?}"
+    );
     assert_all_dead(&pids_in(&pids), "after TERM");
 }
 
@@ -536,21 +800,59 @@ fn r20_process_limit_is_reported_not_a_crash() {
     let uid = format!("{}", 61_000 + std::process::id() % 1000);
     let as_user = |limit: &str| {
         let nproc = format!("--nproc={limit}:{limit}");
-        let mut cmd = ctx.steady_under(&["prlimit", &nproc, "--", "setpriv", "--reuid", &uid, "--regid", &uid, "--clear-groups", "--"]);
-        cmd.args(["--retries", "1", "--backoff", "100ms", "--timeout", "60s", "--", "installer"]);
+        let mut cmd = ctx.steady_under(&[
+            "prlimit",
+            &nproc,
+            "--",
+            "setpriv",
+            "--reuid",
+            &uid,
+            "--regid",
+            &uid,
+            "--clear-groups",
+            "--",
+        ]);
+        cmd.args([
+            "--retries",
+            "1",
+            "--backoff",
+            "100ms",
+            "--timeout",
+            "60s",
+            "--",
+            "installer",
+        ]);
         run(&mut cmd)
     };
     let control = as_user("100");
-    assert_eq!(code(&control), 0, "as uid {uid} without a tight limit: {}", stderr(&control));
+    assert_eq!(
+        code(&control),
+        0,
+        "as uid {uid} without a tight limit: {}",
+        stderr(&control)
+    );
     assert_eq!(ctx.read("ran").lines().count(), 1);
 
     let out = as_user("1");
     let err = stderr(&out);
     assert_eq!(code(&out), 125, "{err}");
-    assert!(err.contains("process limit") && err.contains("ulimit -u"), "{err}");
-    assert!(err.contains("attempt 1 of 2 failed"), "EAGAIN should be retried: {err}");
-    assert!(!err.contains("panicked") && !err.to_lowercase().contains("clear"), "{err}");
-    assert_eq!(ctx.read("ran").lines().count(), 1, "the command ran despite the limit");
+    assert!(
+        err.contains("process limit") && err.contains("ulimit -u"),
+        "{err}"
+    );
+    assert!(
+        err.contains("attempt 1 of 2 failed"),
+        "EAGAIN should be retried: {err}"
+    );
+    assert!(
+        !err.contains("panicked") && !err.to_lowercase().contains("clear"),
+        "{err}"
+    );
+    assert_eq!(
+        ctx.read("ran").lines().count(),
+        1,
+        "the command ran despite the limit"
+    );
 }
 
 /// How to make a PID namespace here, or `None` (a skip) where the machine forbids it.
@@ -558,10 +860,21 @@ fn pid_namespace() -> Option<Vec<&'static str>> {
     require("unshare")?;
     let candidates: [&[&'static str]; 2] = [
         &["unshare", "--pid", "--fork", "--mount-proc"],
-        &["unshare", "--user", "--map-root-user", "--pid", "--fork", "--mount-proc"],
+        &[
+            "unshare",
+            "--user",
+            "--map-root-user",
+            "--pid",
+            "--fork",
+            "--mount-proc",
+        ],
     ];
     for c in candidates {
-        let ok = Command::new(c[0]).args(&c[1..]).arg("true").output().is_ok_and(|o| o.status.success());
+        let ok = Command::new(c[0])
+            .args(&c[1..])
+            .arg("true")
+            .output()
+            .is_ok_and(|o| o.status.success());
         if ok {
             return Some(c.to_vec());
         }
@@ -572,7 +885,9 @@ fn pid_namespace() -> Option<Vec<&'static str>> {
 
 #[test]
 fn r19_as_pid_1_steady_reaps_orphans_and_obeys_term() {
-    let Some(unshare) = pid_namespace() else { return };
+    let Some(unshare) = pid_namespace() else {
+        return;
+    };
     let ctx = Ctx::new();
     let (started, go) = (ctx.path("started"), ctx.path("go"));
     ctx.fixture(
@@ -585,26 +900,38 @@ fn r19_as_pid_1_steady_reaps_orphans_and_obeys_term() {
             s = started.display()
         ),
     );
-    let mut outer = ctx.steady_under(&unshare).args(["--timeout", "120s", "--", "init-child"]).spawn().expect("spawn unshare");
+    let mut outer = ctx
+        .steady_under(&unshare)
+        .args(["--timeout", "120s", "--", "init-child"])
+        .spawn()
+        .expect("spawn unshare");
     wait_for_lines(&started, 1);
     let mut steady = None;
     assert!(
         wait_for(LONG, || {
-            steady = children_of(outer.id() as i32).into_iter().find(|p| cmdline(*p).contains("init-child"));
+            steady = children_of(outer.id() as i32)
+                .into_iter()
+                .find(|p| cmdline(*p).contains("init-child"));
             steady.is_some()
         }),
         "steady not found under unshare"
     );
     let steady = steady.unwrap();
     assert_eq!(
-        std::fs::read_to_string(format!("/proc/{steady}/status")).unwrap_or_default().lines().find(|l| l.starts_with("NSpid:")).and_then(|l| l.split_whitespace().last().map(str::to_owned)),
+        std::fs::read_to_string(format!("/proc/{steady}/status"))
+            .unwrap_or_default()
+            .lines()
+            .find(|l| l.starts_with("NSpid:"))
+            .and_then(|l| l.split_whitespace().last().map(str::to_owned)),
         Some("1".to_owned()),
         "steady is not PID 1 of its namespace"
     );
     let mut orphan = None;
     assert!(
         wait_for(LONG, || {
-            orphan = children_of(steady).into_iter().find(|p| cmdline(*p).contains("orphan-of-steady"));
+            orphan = children_of(steady)
+                .into_iter()
+                .find(|p| cmdline(*p).contains("orphan-of-steady"));
             orphan.is_some()
         }),
         "the orphan was not re-parented to steady"
@@ -624,7 +951,9 @@ fn r19_as_pid_1_steady_reaps_orphans_and_obeys_term() {
 }
 
 fn code_of(status: std::process::ExitStatus) -> i32 {
-    status.code().unwrap_or_else(|| 128 + status.signal().unwrap_or(0))
+    status
+        .code()
+        .unwrap_or_else(|| 128 + status.signal().unwrap_or(0))
 }
 
 /// Drives a command in a real pseudo-terminal (python3's `pty`): the terminal is 33x111, the
@@ -668,16 +997,25 @@ for line in steps.split("\n"):
     elif verb == "resize":
         rows, cols = map(int, arg.split())
         fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+# Until the command ends (a process it left behind may keep the pty open), then what is
+# still buffered.
 end = time.time() + 60
-while time.time() < end and pump(1):
-    pass
 status = None
 while time.time() < end:
     done, st = os.waitpid(pid, os.WNOHANG)
     if done:
         status = st
         break
-    time.sleep(0.05)
+    if not pump(0.05):
+        time.sleep(0.05)
+while select.select([fd], [], [], 0.2)[0]:
+    try:
+        data = os.read(fd, 65536)
+    except OSError:
+        break
+    if not data:
+        break
+    out.extend(data)
 if status is None:
     os.kill(pid, 9)
     sys.stdout.write("STATUS hung\n")
@@ -703,7 +1041,11 @@ fn in_pty(ctx: &Ctx, steps: &str, argv: &[&str]) -> (String, String) {
     cmd.current_dir(ctx.path("work")).stdin(Stdio::null());
     let out = run(&mut cmd);
     let text = stdout(&out);
-    assert!(out.status.success(), "pty harness failed: {text}{}", stderr(&out));
+    assert!(
+        out.status.success(),
+        "pty harness failed: {text}{}",
+        stderr(&out)
+    );
     let (status, rest) = text.split_once('\n').unwrap_or((&text, ""));
     (status.to_owned(), rest.to_owned())
 }
@@ -718,7 +1060,7 @@ fn r17_a_terminal_stays_a_terminal_prompts_resize_and_ctrl_c() {
         format!(
             "exec 3>&1\n\
              {rec}\n\
-             sleep 217 & echo $! >> '{p}'\n\
+             (trap '' HUP; exec sleep 217) & echo $! >> '{p}'\n\
              [ -t 0 ] && echo in:tty; [ -t 1 ] && echo out:tty; [ -t 2 ] && echo err:tty >&2\n\
              echo \"size:$(stty size <&3)\"\n\
              printf '\\033[1;32mgreen\\033[0m 50%%\\r100%%\\n'\n\
@@ -745,15 +1087,30 @@ fn r17_a_terminal_stays_a_terminal_prompts_resize_and_ctrl_c() {
     }
 
     let (status, through) = in_pty(&ctx, steps, &[STEADY, "--timeout", "120s", "--", "through"]);
-    assert_eq!(status, "STATUS signal 2", "steady should die of the Ctrl-C: {through}");
-    for want in ["in:tty", "out:tty", "err:tty", "size:33 111", "hello:world", "winch:40 100"] {
+    assert_eq!(
+        status, "STATUS signal 2",
+        "steady should die of the Ctrl-C: {through}"
+    );
+    for want in [
+        "in:tty",
+        "out:tty",
+        "err:tty",
+        "size:33 111",
+        "hello:world",
+        "winch:40 100",
+    ] {
         assert!(through.contains(want), "missing {want:?} in {through:?}");
     }
     let shown = |s: &str| s[s.find("in:tty").unwrap()..s.find("name? ").unwrap()].to_owned();
-    assert_eq!(shown(&through), shown(&direct), "steady changed what the terminal shows");
+    assert_eq!(
+        shown(&through),
+        shown(&direct),
+        "steady changed what the terminal shows"
+    );
     let all = pids_in(&steady_pids);
     assert_eq!(all.len(), 2, "{all:?}");
-    // The background sleep ignores Ctrl-C (sh does that for `&`): steady must end it.
+    // The background sleep ignores Ctrl-C (sh does that for `&`) and the terminal's hangup when
+    // steady, the session leader, exits: only steady can end it.
     assert_all_dead(&all, "after Ctrl-C");
 }
 
@@ -763,10 +1120,32 @@ fn r17_in_a_terminal_steady_still_reads_what_it_classifies() {
         return;
     }
     let ctx = Ctx::new();
-    ctx.fixture("full", "echo 'error: No space left on device (os error 28)' >&2\nexit 1\n");
-    let (status, shown) = in_pty(&ctx, "", &[STEADY, "-v", "--retries", "0", "--timeout", "60s", "--", "full"]);
+    ctx.fixture(
+        "full",
+        "echo 'error: No space left on device (os error 28)' >&2\nexit 1\n",
+    );
+    let (status, shown) = in_pty(
+        &ctx,
+        "",
+        &[
+            STEADY,
+            "-v",
+            "--retries",
+            "0",
+            "--timeout",
+            "60s",
+            "--",
+            "full",
+        ],
+    );
     assert_eq!(status, "STATUS exit 1", "{shown}");
-    assert!(shown.contains("stall detection: off"), "stall must be off with a terminal on stdin: {shown}");
+    assert!(
+        shown.contains("stall detection: off"),
+        "stall must be off with a terminal on stdin: {shown}"
+    );
     assert!(shown.contains("No space left on device"), "{shown}");
-    assert!(shown.contains("(disk full)"), "steady did not see the output it classifies: {shown}");
+    assert!(
+        shown.contains("(disk full)"),
+        "steady did not see the output it classifies: {shown}"
+    );
 }

@@ -19,7 +19,10 @@ pub struct Ctx {
 
 impl Ctx {
     pub fn new() -> Ctx {
-        let tmp = tempfile::Builder::new().prefix("steady-it-").tempdir().expect("temp dir");
+        let tmp = tempfile::Builder::new()
+            .prefix("steady-it-")
+            .tempdir()
+            .expect("temp dir");
         for d in ["home", "cache", "bin", "tmp", "work"] {
             std::fs::create_dir_all(tmp.path().join(d)).unwrap();
         }
@@ -48,11 +51,19 @@ impl Ctx {
         let mut cmd = Command::new(STEADY);
         for (k, _) in std::env::vars_os() {
             let k = k.to_string_lossy().into_owned();
-            if k.starts_with("STEADY_") || k.starts_with("UV_") || k.starts_with("PIP_") || k == "GITHUB_ACTIONS" {
+            if k.starts_with("STEADY_")
+                || k.starts_with("UV_")
+                || k.starts_with("PIP_")
+                || k == "GITHUB_ACTIONS"
+            {
                 cmd.env_remove(k);
             }
         }
-        let path = format!("{}:{}", self.bin().display(), std::env::var("PATH").unwrap_or_default());
+        let path = format!(
+            "{}:{}",
+            self.bin().display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
         cmd.env("HOME", self.home())
             .env("XDG_CACHE_HOME", self.home().join(".cache"))
             .env("XDG_CONFIG_HOME", self.home().join(".config"))
@@ -85,7 +96,9 @@ pub fn run(cmd: &mut Command) -> Output {
 
 pub fn code(out: &Output) -> i32 {
     use std::os::unix::process::ExitStatusExt;
-    out.status.code().unwrap_or_else(|| 128 + out.status.signal().unwrap_or(0))
+    out.status
+        .code()
+        .unwrap_or_else(|| 128 + out.status.signal().unwrap_or(0))
 }
 
 pub fn stderr(out: &Output) -> String {
@@ -121,7 +134,11 @@ pub fn wait_for(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
 
 /// Reads pids, one per line, that fixtures wrote into a file.
 pub fn pids_in(path: &Path) -> Vec<i32> {
-    std::fs::read_to_string(path).unwrap_or_default().lines().filter_map(|l| l.trim().parse().ok()).collect()
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect()
 }
 
 pub fn strict() -> bool {
@@ -142,7 +159,9 @@ pub fn skip(reason: &str) {
 /// The path of an optional tool on PATH, or a skip.
 pub fn require(tool: &str) -> Option<PathBuf> {
     let found = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths).map(|d| d.join(tool)).find(|p| p.is_file() && is_executable(p))
+        std::env::split_paths(&paths)
+            .map(|d| d.join(tool))
+            .find(|p| p.is_file() && is_executable(p))
     });
     if found.is_none() {
         skip(&format!("`{tool}` is not installed"));
@@ -157,7 +176,10 @@ fn is_executable(p: &Path) -> bool {
 /// Python 3 with a given module importable, or a skip.
 pub fn python_with(module: &str) -> Option<PathBuf> {
     let py = require("python3")?;
-    let ok = Command::new(&py).args(["-c", &format!("import {module}")]).output().is_ok_and(|o| o.status.success());
+    let ok = Command::new(&py)
+        .args(["-c", &format!("import {module}")])
+        .output()
+        .is_ok_and(|o| o.status.success());
     if !ok {
         skip(&format!("python3 cannot import `{module}`"));
         return None;
@@ -168,8 +190,17 @@ pub fn python_with(module: &str) -> Option<PathBuf> {
 /// Builds a tiny wheel with `tests/fixtures/make_wheel.py`; returns its path.
 pub fn make_wheel(dir: &Path, name: &str, version: &str) -> PathBuf {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/make_wheel.py");
-    let out = Command::new("python3").arg(script).arg(dir).args([name, version]).output().expect("python3");
-    assert!(out.status.success(), "make_wheel failed: {}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new("python3")
+        .arg(script)
+        .arg(dir)
+        .args([name, version])
+        .output()
+        .expect("python3");
+    assert!(
+        out.status.success(),
+        "make_wheel failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
 }
 
