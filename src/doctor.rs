@@ -9,6 +9,7 @@ use std::os::unix::fs::MetadataExt;
 use crate::app;
 use crate::cache::CacheLocation;
 use crate::exit::Outcome;
+use crate::holders;
 use crate::lock;
 use crate::mitigate::{self, Facts, MITIGATIONS, Trigger};
 use crate::settings::Settings;
@@ -217,13 +218,13 @@ fn describe_lock(settings: &Settings, dir: &std::path::Path) -> String {
         );
     };
     let canonical = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
-    let entries = lock::proc_locks_entries(meta.dev(), meta.ino());
+    let entries = holders::proc_locks_entries(meta.dev(), meta.ino());
     let now = match entries.iter().find(|e| !e.waiting) {
         Some(h) => {
             let waiting = entries.iter().filter(|e| e.waiting).count();
             format!(
                 "held now by {}, {waiting} waiting",
-                lock::describe_pid(h.pid).describe()
+                holders::describe_pid(h.pid).describe()
             )
         }
         None => "free now".into(),

@@ -10,6 +10,7 @@ mod cli;
 mod completions;
 mod doctor;
 mod exit;
+mod holders;
 mod init;
 mod installer;
 mod lock;

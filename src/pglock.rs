@@ -34,6 +34,7 @@ use postgres_protocol::message::backend::{ErrorResponseBody, Message};
 use postgres_protocol::message::frontend;
 
 use crate::attempt::Watcher;
+use crate::holders;
 use crate::lock::{self, Backend, LockError, Remote, RemoteFailure, RemoteKey};
 use crate::sys;
 use crate::ui;
@@ -222,7 +223,7 @@ impl Server {
         self.application_name = application_name(
             std::process::id(),
             &hostname(),
-            &lock::hide_url_passwords(&shell_words::join(words)),
+            &holders::hide_url_passwords(&shell_words::join(words)),
         );
         self
     }
@@ -332,7 +333,7 @@ fn hostname() -> String {
 
 /// The URL with its password (in the user part or as `password=`) replaced by `***`.
 fn redact(url: &str) -> String {
-    let mut out = lock::hide_url_passwords(url);
+    let mut out = holders::hide_url_passwords(url);
     if let Some(q) = out.find('?') {
         let params: Vec<String> = out[q + 1..]
             .split('&')

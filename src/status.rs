@@ -10,7 +10,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use crate::exit::Outcome;
-use crate::lock::{self, ProcLock};
+use crate::holders::{self, ProcLock};
+use crate::lock;
 use crate::sys;
 use crate::ui;
 
@@ -79,10 +80,10 @@ fn steady_pids() -> Vec<i32> {
 }
 
 fn collect() -> Vec<Row> {
-    let locks = lock::proc_locks();
+    let locks = holders::proc_locks();
     let mut rows: Vec<Row> = Vec::new();
     for pid in steady_pids() {
-        for f in lock::open_files(pid) {
+        for f in holders::open_files(pid) {
             if !locks.iter().any(|l| l.pid == pid && l.is_on(f.dev, f.ino)) {
                 continue;
             }
@@ -129,8 +130,8 @@ fn strip_deleted(p: &Path) -> PathBuf {
 }
 
 fn party(l: &ProcLock, dev: u64, ino: u64) -> Party {
-    let h = lock::describe_pid(l.pid);
-    let marked = lock::markers_of(l.pid)
+    let h = holders::describe_pid(l.pid);
+    let marked = holders::markers_of(l.pid)
         .into_iter()
         .find(|m| m.held != l.waiting && m.dev == dev && m.ino == ino)
         .and_then(|m| SystemTime::now().duration_since(m.since).ok());
