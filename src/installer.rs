@@ -832,7 +832,14 @@ pub const PDM: Installer = Installer {
         default: DefaultDir::UserCache("pdm"),
         clean_full: FullClean::Command(&["cache", "clear"]),
         dir_arg: DirArg::Env("PDM_CACHE_DIR"),
-        markers: &["hashes", "http", "wheels", "metadata", "packages", "self-check"],
+        markers: &[
+            "hashes",
+            "http",
+            "wheels",
+            "metadata",
+            "packages",
+            "self-check",
+        ],
         lock: LockStrategy::Steady,
     },
     recovery: Recovery {

@@ -223,10 +223,15 @@ impl<'a> Recovery<'a> {
             }
             _ => Vec::new(),
         };
-        if !damaged.is_empty() {
+        let others: Vec<&str> = damaged
+            .iter()
+            .filter(|d| Some(*d) != diag.package.as_ref())
+            .map(String::as_str)
+            .collect();
+        if !others.is_empty() {
             ui::status(&format!(
-                "cache check found damaged entries: {}",
-                damaged.join(", ")
+                "the cache check found more damaged entries: {}",
+                others.join(", ")
             ));
         }
         for p in &damaged {

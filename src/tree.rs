@@ -3,6 +3,7 @@
 //! fork, stays below steady until it is reaped; this module finds them, measures the CPU time
 //! they use (for stall detection), reaps adopted orphans, and ends them all.
 
+use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
@@ -19,6 +20,7 @@ struct Proc {
     /// cutime + cstime: the CPU time of the children it has reaped, so a short-lived worker's
     /// time is not lost when it ends.
     reaped_ticks: u64,
+    threads: u32,
 }
 
 impl Proc {
@@ -34,7 +36,7 @@ fn read_proc(pid: i32) -> Option<Proc> {
     let fields: Vec<&str> = rest.split_whitespace().collect();
     let state = fields.first()?.chars().next()?;
     let ppid = fields.get(1)?.parse().ok()?;
-    // Fields 14-17 of proc(5); `rest` starts at field 3.
+    // Fields 14-17 (CPU times) and 20 (threads) of proc(5); `rest` starts at field 3.
     let tick = |i: usize| {
         fields
             .get(i)
@@ -47,12 +49,70 @@ fn read_proc(pid: i32) -> Option<Proc> {
         state,
         own_ticks: tick(11) + tick(12),
         reaped_ticks: tick(13) + tick(14),
+        threads: tick(17).clamp(1, u32::MAX as u64) as u32,
     })
 }
 
 /// Every descendant of steady, zombies included.
 fn scan() -> Vec<Proc> {
     let me = std::process::id() as i32;
+    walk(me).unwrap_or_else(|| scan_all(me))
+}
+
+/// The children of `pid`, zombies included, from `/proc/<pid>/task/<tid>/children` (a child
+/// is listed under the thread that forked it). `None` when the kernel has no such files.
+fn children_of(pid: i32, threads: u32) -> Option<Vec<i32>> {
+    let parse = |list: String| -> Vec<i32> {
+        list.split_whitespace()
+            .filter_map(|p| p.parse().ok())
+            .collect()
+    };
+    if threads <= 1 {
+        return std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+            .ok()
+            .map(parse);
+    }
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
+    let mut all = Vec::new();
+    for task in tasks.flatten() {
+        let mut path = task.path();
+        path.push("children");
+        // A thread that ended meanwhile handed its children to a sibling thread.
+        all.extend(std::fs::read_to_string(path).map(parse).unwrap_or_default());
+    }
+    Some(all)
+}
+
+/// steady's descendants found by following the children lists down from `me`: only the tree
+/// is read, not every process on the machine (a CI host runs thousands, and this runs at each
+/// stall sample and each kill round). `None` when the kernel lacks the lists.
+fn walk(me: i32) -> Option<Vec<Proc>> {
+    let mut queue = children_of(me, 1)?;
+    let mut seen = HashSet::new();
+    let mut found = Vec::new();
+    loop {
+        while let Some(pid) = queue.pop() {
+            if !seen.insert(pid) {
+                continue;
+            }
+            // Gone since its parent listed it: its children went to steady, found below.
+            let Some(p) = read_proc(pid) else { continue };
+            queue.extend(children_of(p.pid, p.threads).unwrap_or_default());
+            found.push(p);
+        }
+        // A process that ended between the reading of steady's list and of its own left its
+        // children to steady (the subreaper), in a list already read: so steady's list is read
+        // again until it names nobody new.
+        queue = children_of(me, 1)?;
+        queue.retain(|p| !seen.contains(p));
+        if queue.is_empty() {
+            return Some(found);
+        }
+    }
+}
+
+/// [`scan`] the slow way, for kernels without children lists: every process in `/proc`.
+fn scan_all(me: i32) -> Vec<Proc> {
     let mut procs = Vec::new();
     if let Ok(dir) = std::fs::read_dir("/proc") {
         for entry in dir.flatten() {

@@ -520,6 +520,44 @@ fn r13_stall_a_busy_tree_that_prints_nothing_is_not_stalled() {
 }
 
 #[test]
+fn r13_stall_a_busy_child_of_a_worker_thread_is_not_stalled() {
+    // Installers with thread pools (uv, cargo, npm) start their workers from any thread; the
+    // kernel lists such a child under that thread, not under the process.
+    let Some(python) = require("python3") else {
+        return;
+    };
+    let ctx = Ctx::new();
+    let script = ctx.path("pool.py");
+    std::fs::write(
+        &script,
+        "import subprocess, threading, time\n\
+         spin = []\n\
+         def worker():\n\
+         \x20   spin.append(subprocess.Popen(['sh', '-c', 'while :; do :; done']))\n\
+         \x20   time.sleep(8)\n\
+         t = threading.Thread(target=worker)\n\
+         t.start()\n\
+         time.sleep(7.5)\n\
+         spin[0].kill()\n\
+         t.join()\n\
+         print('finished')\n",
+    )
+    .unwrap();
+    let out = run(ctx
+        .steady()
+        .args(["--stall", "2s", "--retries", "0", "--"])
+        .arg(python)
+        .arg(&script));
+    assert_eq!(
+        code(&out),
+        0,
+        "a worker thread's busy child was taken for a hang: {}",
+        stderr(&out)
+    );
+    assert_eq!(stdout(&out), "finished\n");
+}
+
+#[test]
 fn r13_stall_output_keeps_an_idle_tree_alive() {
     let ctx = Ctx::new();
     ctx.fixture(
@@ -697,6 +735,185 @@ fn r17_piped_and_redirected_output_is_byte_exact() {
         "stdout to a file differs"
     );
     assert!(out.stderr == want_err, "stderr differs");
+}
+
+/// Splits what steady wrote to its stderr under `-v` into the command's stderr and steady's
+/// own lines, which come before the command starts and after its output is done.
+fn split_own_lines(all: &[u8]) -> (&[u8], String) {
+    let mut own = String::new();
+    let mut start = 0;
+    while all[start..].starts_with(b"steady: ") {
+        let len = all[start..]
+            .iter()
+            .position(|b| *b == b'\n')
+            .map_or(all.len() - start, |i| i + 1);
+        own.push_str(&String::from_utf8_lossy(&all[start..start + len]));
+        start += len;
+    }
+    let mut end = all.len();
+    while end > start {
+        let line = all[start..end - 1]
+            .iter()
+            .rposition(|b| *b == b'\n')
+            .map_or(start, |i| start + i + 1);
+        if !all[line..end].starts_with(b"steady: ") {
+            break;
+        }
+        own.push_str(&String::from_utf8_lossy(&all[line..end]));
+        end = line;
+    }
+    (&all[start..end], own)
+}
+
+#[test]
+fn r17_output_moved_by_splice_is_byte_exact_and_its_tail_is_classified() {
+    let ctx = Ctx::new();
+    // Far more than steady copies before it switches to splice, so most of it goes that way.
+    for (i, len) in [(0, 6 << 20), (1, 10 << 20)] {
+        std::fs::write(ctx.path(&format!("d{i}")), noise(len, 0x51ce + i as u64)).unwrap();
+    }
+    let d = |i: usize| ctx.path(&format!("d{i}")).display().to_string();
+    let full = "\nOSError: [Errno 28] No space left on device\n";
+    let files = "\nOSError: Too many open files\n";
+    // One stream ends: disk full, 9.4 KB, too many open files, 59.7 KB. A tail kept right (the
+    // last 64 KiB = 65.5 KB) holds only the second: resource exhaustion. A shorter one holds
+    // neither (unknown), a longer one both (disk full, which outweighs it). The end comes a
+    // line per write, each of which may reach steady alone: many small pieces.
+    let lines = |from: usize, to: usize| {
+        (from..to)
+            .map(|i| format!("tail line {i:05} of the flood, small on purpose\n"))
+            .collect::<String>()
+            .into_bytes()
+    };
+    ctx.fixture(
+        "floods-then-fails",
+        &format!(
+            "if [ \"$WHERE\" = stdout ]; then exec 3>&1 4>&2; else exec 3>&2 4>&1; fi\n\
+             lines() {{ i=$1; while [ $i -lt $2 ]; do \
+             printf 'tail line %05d of the flood, small on purpose\\n' $i; i=$((i+1)); done; }}\n\
+             cat '{}' >&3\nprintf '%s' \"$FULL\" >&3\nlines 0 200 >&3\n\
+             printf '%s' \"$FILES\" >&3\nlines 200 1470 >&3\ncat '{}' >&4\necho >&4\nexit 1\n",
+            d(0),
+            d(1),
+        ),
+    );
+    let part = |i: usize| std::fs::read(ctx.path(&format!("d{i}"))).unwrap();
+    let signed = [
+        part(0),
+        full.into(),
+        lines(0, 200),
+        files.into(),
+        lines(200, 1470),
+    ]
+    .concat();
+    let plain = [part(1), b"\n".to_vec()].concat();
+    let report = ctx.path("report.json");
+    let steady = |cmd: &mut Command, signed_on: &str| {
+        cmd.args(["-v", "--retries", "0", "--timeout", "120s", "--report"])
+            .arg(&report)
+            .args(["--", "floods-then-fails"])
+            .env("WHERE", signed_on)
+            .env("FULL", full)
+            .env("FILES", files);
+    };
+    let check = |how: &str, signed_on, status: std::process::ExitStatus, out: &[u8], err: &[u8]| {
+        assert_eq!(status.code(), Some(1), "{how}: {status:?}");
+        let (err, own) = split_own_lines(err);
+        let (want_out, want_err) = if signed_on == "stdout" {
+            (&signed, &plain)
+        } else {
+            (&plain, &signed)
+        };
+        assert!(
+            out == want_out.as_slice(),
+            "{how}: stdout differs ({} bytes, want {})",
+            out.len(),
+            want_out.len()
+        );
+        assert!(
+            err == want_err.as_slice(),
+            "{how}: stderr differs ({} bytes, want {})\n{own}",
+            err.len(),
+            want_err.len()
+        );
+        let text = std::fs::read_to_string(&report).unwrap_or_default();
+        assert!(
+            text.contains("\"class\": \"resource exhaustion\"")
+                && text.contains("\"signature\": \"Too many open files\""),
+            "{how}: the tail was not kept right:\n{text}\n{own}"
+        );
+        own
+    };
+
+    for signed_on in ["stdout", "stderr"] {
+        // To pipes, stdout read slowly: the sink fills, splices stop halfway and resume.
+        let how = format!("to pipes, signature on {signed_on}");
+        let mut cmd = ctx.steady();
+        steady(&mut cmd, signed_on);
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        let mut out_pipe = child.stdout.take().unwrap();
+        let mut err_pipe = child.stderr.take().unwrap();
+        let slow = std::thread::spawn(move || {
+            let (mut all, mut buf) = (Vec::new(), vec![0u8; 64 << 10]);
+            while let Ok(n) = out_pipe.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                all.extend_from_slice(&buf[..n]);
+                // Pacing, not synchronization: a reader slower than the command.
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            all
+        });
+        let mut err = Vec::new();
+        err_pipe.read_to_end(&mut err).unwrap();
+        let status = wait_child(&mut child);
+        let own = check(&how, signed_on, status, &slow.join().unwrap(), &err);
+        for name in ["stdout", "stderr"] {
+            assert!(
+                own.contains(&format!("of the command's {name} moved by splice")),
+                "{how}: {name} was not spliced:\n{own}"
+            );
+        }
+
+        // To files, fresh and appended to: splice writes the first, and cannot write the
+        // second (O_APPEND), which is copied.
+        for append in [false, true] {
+            let how = format!(
+                "to {}files, signature on {signed_on}",
+                if append { "appended " } else { "" }
+            );
+            let open = |name: &str| {
+                let p = ctx.path(name);
+                let _ = std::fs::remove_file(&p);
+                std::fs::File::options()
+                    .create(true)
+                    .write(true)
+                    .append(append)
+                    .open(p)
+                    .unwrap()
+            };
+            let mut cmd = ctx.steady();
+            steady(&mut cmd, signed_on);
+            let status = cmd
+                .stdout(open("out.bin"))
+                .stderr(open("err.bin"))
+                .status()
+                .expect("spawn");
+            let out = std::fs::read(ctx.path("out.bin")).unwrap();
+            let err = std::fs::read(ctx.path("err.bin")).unwrap();
+            let own = check(&how, signed_on, status, &out, &err);
+            assert_eq!(
+                own.contains("of the command's stdout moved by splice"),
+                !append,
+                "{how}:\n{own}"
+            );
+        }
+    }
 }
 
 #[test]
