@@ -6,7 +6,7 @@
 use std::ffi::OsStr;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, kill};
@@ -18,42 +18,6 @@ use crate::common::*;
 const LONG: Duration = Duration::from_secs(30);
 /// The second user of the multi-user tests.
 const OTHER: &str = "steady-test-other";
-
-/// A run in the background, killed if the test ends early.
-struct Bg(Option<std::process::Child>);
-
-impl Bg {
-    fn spawn(cmd: &mut Command) -> Bg {
-        Bg(Some(
-            cmd.stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .expect("spawn"),
-        ))
-    }
-    fn pid(&self) -> u32 {
-        self.0.as_ref().expect("running").id()
-    }
-    fn alive(&self) -> bool {
-        pid_alive(self.pid() as i32)
-    }
-    fn finish(mut self) -> Output {
-        self.0
-            .take()
-            .expect("running")
-            .wait_with_output()
-            .expect("wait")
-    }
-}
-
-impl Drop for Bg {
-    fn drop(&mut self) {
-        if let Some(c) = self.0.as_mut() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
 
 fn euid() -> u32 {
     nix::unistd::geteuid().as_raw()

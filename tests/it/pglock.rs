@@ -7,7 +7,7 @@
 
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, kill};
@@ -246,47 +246,6 @@ impl Pg {
 impl Drop for Pg {
     fn drop(&mut self) {
         self.stop_now();
-    }
-}
-
-/// A run in the background, killed if the test ends early.
-struct Bg(Option<std::process::Child>);
-
-impl Bg {
-    fn spawn(cmd: &mut Command) -> Bg {
-        Bg(Some(
-            cmd.stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .expect("spawn"),
-        ))
-    }
-    fn pid(&self) -> u32 {
-        self.0.as_ref().expect("running").id()
-    }
-    fn finish(mut self) -> Output {
-        self.0
-            .take()
-            .expect("running")
-            .wait_with_output()
-            .expect("wait")
-    }
-    /// Waits up to `limit` for the run to end; its output, or `None` if it is still running.
-    fn finish_within(mut self, limit: Duration) -> Option<Output> {
-        let child = self.0.as_mut().expect("running");
-        if !wait_for(limit, || matches!(child.try_wait(), Ok(Some(_)))) {
-            return None;
-        }
-        Some(self.finish())
-    }
-}
-
-impl Drop for Bg {
-    fn drop(&mut self) {
-        if let Some(c) = self.0.as_mut() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
     }
 }
 

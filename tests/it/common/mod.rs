@@ -438,3 +438,47 @@ pub fn waits_for_flock_on(pid: u32, path: &Path) -> bool {
         .iter()
         .any(|l| l.0 == pid && l.1 && (l.2, l.3, l.4) == (major, minor, m.ino()))
 }
+
+/// A run in the background, killed if the test ends early.
+pub struct Bg(Option<std::process::Child>);
+
+impl Bg {
+    pub fn spawn(cmd: &mut Command) -> Bg {
+        Bg(Some(
+            cmd.stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("spawn"),
+        ))
+    }
+    pub fn pid(&self) -> u32 {
+        self.0.as_ref().expect("running").id()
+    }
+    pub fn alive(&self) -> bool {
+        pid_alive(self.pid() as i32)
+    }
+    pub fn finish(mut self) -> Output {
+        self.0
+            .take()
+            .expect("running")
+            .wait_with_output()
+            .expect("wait")
+    }
+    /// Waits up to `limit` for the run to end; its output, or `None` if it is still running.
+    pub fn finish_within(mut self, limit: Duration) -> Option<Output> {
+        let child = self.0.as_mut().expect("running");
+        if !wait_for(limit, || matches!(child.try_wait(), Ok(Some(_)))) {
+            return None;
+        }
+        Some(self.finish())
+    }
+}
+
+impl Drop for Bg {
+    fn drop(&mut self) {
+        if let Some(c) = self.0.as_mut() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
