@@ -2,39 +2,25 @@
 //! `main` parses the command line, runs, and turns the outcome into an exit status, in one
 //! place; nothing deeper exits the process.
 
-mod app;
 mod attempt;
-mod cache;
-mod classify;
-mod cli;
-mod completions;
-mod doctor;
+mod duration;
+mod env;
 mod exit;
-mod holders;
-mod init;
+mod failure;
 mod installer;
 mod lock;
-mod mitigate;
-#[cfg(feature = "postgres")]
-mod pglock;
-mod pty;
-mod recover;
-mod remove;
-mod report;
-mod retry;
-mod settings;
-mod status;
+mod recovery;
+mod run;
+mod surface;
 mod sys;
-mod tree;
 mod ui;
-mod verify;
 
 use std::process::ExitCode;
 
 use clap::{CommandFactory, FromArgMatches};
 
-use crate::cli::{Cli, Sub};
 use crate::exit::Outcome;
+use crate::surface::cli::{Cli, Sub};
 
 fn main() -> ExitCode {
     let matches = match Cli::command().try_get_matches() {
@@ -46,27 +32,27 @@ fn main() -> ExitCode {
         Err(e) => return usage_error(&e),
     };
     let outcome = match cli.subcommand {
-        Some(Sub::Init(args)) => init::run(&args),
+        Some(Sub::Init(args)) => surface::init::run(&args),
         Some(Sub::Doctor(args)) => {
             let sub = matches.subcommand_matches("doctor").unwrap_or(&matches);
-            match settings::Settings::new(*args, sub) {
-                Ok(s) => doctor::run(&s),
+            match surface::settings::from_cli(*args, sub) {
+                Ok(s) => surface::doctor::run(&s),
                 Err(e) => {
                     ui::error(&format!("{e:#}"));
                     Outcome::SteadyFailed
                 }
             }
         }
-        Some(Sub::Status) => status::run(),
-        Some(Sub::Completions { shell }) => match completions::print(shell) {
+        Some(Sub::Status) => surface::status::run(),
+        Some(Sub::Completions { shell }) => match surface::completions::print(shell) {
             Ok(()) => Outcome::Success,
             Err(e) => {
                 ui::error(&format!("cannot write completions: {e}"));
                 Outcome::SteadyFailed
             }
         },
-        None => match settings::Settings::new(cli.run, &matches) {
-            Ok(s) => app::run(s),
+        None => match surface::settings::from_cli(cli.run, &matches) {
+            Ok(s) => run::run(s),
             Err(e) => {
                 ui::error(&format!("{e:#}"));
                 Outcome::SteadyFailed

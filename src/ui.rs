@@ -5,7 +5,13 @@
 use std::io::Write;
 use std::sync::atomic::{AtomicU8, Ordering};
 
-use crate::settings::Verbosity;
+/// How much steady says on stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Verbosity {
+    Quiet,
+    Normal,
+    Verbose,
+}
 
 static LEVEL: AtomicU8 = AtomicU8::new(1);
 
@@ -77,7 +83,7 @@ pub fn human(d: std::time::Duration) -> String {
 }
 
 fn github_actions() -> bool {
-    std::env::var_os("GITHUB_ACTIONS").is_some_and(|v| v == "true")
+    std::env::var_os(crate::env::GITHUB_ACTIONS).is_some_and(|v| v == "true")
 }
 
 /// Under GitHub Actions, folds a retry's output into a collapsible group in the log.
@@ -91,4 +97,9 @@ pub fn group_end() {
     if github_actions() {
         let _ = writeln!(std::io::stderr().lock(), "::endgroup::");
     }
+}
+
+/// A command line as a shell would read it back.
+pub fn command_line(argv: &[std::ffi::OsString]) -> String {
+    shell_words::join(argv.iter().map(|a| a.to_string_lossy()))
 }

@@ -963,7 +963,7 @@ fn r11_flock_errors_are_classified_by_errno() {
 }
 
 /// R12: -v says how strong the lock is on the cache's filesystem. The statfs classifier itself,
-/// NFS included, is unit-tested in src/lock.rs; this checks the line for the filesystem here.
+/// NFS included, is unit-tested in src/lock/; this checks the line for the filesystem here.
 #[test]
 fn r12_verbose_says_how_strong_the_lock_is_there() {
     let ctx = Ctx::new();

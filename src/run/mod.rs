@@ -3,21 +3,24 @@
 //! act on it (clean, mitigate, back off, retry), and report. The details of each step live in
 //! their own modules; this one only sequences them.
 
+pub mod report;
+pub mod settings;
+
 use std::ffi::OsString;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::attempt::{self, AttemptSpec, Ending, Output, StopReason};
-use crate::cache::{self, CacheLocation};
-use crate::classify;
 use crate::exit::Outcome;
+use crate::installer::locate::{self, CacheLocation};
 use crate::installer::{self, Class, Invocation};
 use crate::lock::{self, LockError, LockRequest, RemoteFailure};
-use crate::recover::{Clean, Recovery, Step};
-use crate::report::{AttemptRecord, Report};
-use crate::retry::RetryPolicy;
-use crate::settings::Settings;
+use crate::recovery::classify;
+use crate::recovery::retry::RetryPolicy;
+use crate::recovery::{Clean, Recovery, Step};
+use crate::run::report::{AttemptRecord, Report};
+use crate::run::settings::Settings;
 use crate::sys::{self, SignalPipe};
 use crate::ui;
 
@@ -174,13 +177,13 @@ pub fn locate_cache(
         } else {
             ui::detail(&format!(
                 "`{}` failed ({}); using the default cache",
-                cache::show(argv),
+                ui::command_line(argv),
                 r.ending.describe()
             ));
             None
         }
     };
-    Some(cache::locate(inv, &mut ask))
+    Some(locate::locate(inv, &mut ask))
 }
 
 struct Supervisor<'a> {
@@ -244,7 +247,7 @@ impl Supervisor<'_> {
             }
         }
         if let Some(dir) = &cache_dir {
-            let swept = crate::remove::sweep_trash(dir);
+            let swept = crate::recovery::clean::remove::sweep_trash(dir);
             if swept > 0 {
                 ui::detail(&format!(
                     "removed {swept} trash director(ies) a killed run left at `{}`",
@@ -421,7 +424,7 @@ impl Supervisor<'_> {
             }
             ui::detail(&format!(
                 "attempt {attempt_no} of {total}: `{}`",
-                cache::show(&argv)
+                ui::command_line(&argv)
             ));
             let started = SystemTime::now();
             if let Some(outcome) = self.keep_remote(held, deadline) {
@@ -498,7 +501,7 @@ impl Supervisor<'_> {
                     record.action = format!("stop: {why}");
                     report.attempts.push(record);
                     if !result.ending.succeeded()
-                        && !matches!(diag.failure, classify::Failure::NotRunnable)
+                        && !matches!(diag.failure, crate::failure::Failure::NotRunnable)
                     {
                         ui::detail(&format!("not retrying: {why}"));
                     }
@@ -512,7 +515,7 @@ impl Supervisor<'_> {
                 }
                 Step::Retry { clean, mitigations } => (clean, mitigations),
             };
-            let delay = policy.delay(attempt_no + 1, crate::retry::jitter_seed());
+            let delay = policy.delay(attempt_no + 1, crate::recovery::retry::jitter_seed());
             if deadline.is_some_and(|d| Instant::now() + delay >= d) {
                 record.action = "stop: no time left before --deadline".into();
                 report.attempts.push(record);
@@ -637,7 +640,7 @@ impl Supervisor<'_> {
                 };
                 ui::error(&format!(
                     "`{}` {why}; steady killed its whole process tree",
-                    cache::show(&s.command)
+                    ui::command_line(&s.command)
                 ));
                 if *reason == StopReason::LockLost {
                     ui::error(

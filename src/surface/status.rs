@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use crate::exit::Outcome;
-use crate::holders::{self, ProcLock};
 use crate::lock;
+use crate::lock::holders::{self, ProcLock};
 use crate::sys;
 use crate::ui;
 

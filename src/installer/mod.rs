@@ -5,10 +5,15 @@
 //! command line against the table, seeing through wrappers such as `env VAR=… cmd`, `nice`,
 //! `taskset`, `chrt` and a qemu-user emulator.
 
+pub mod locate;
+mod signature;
+
+pub use signature::{PackageHint, Signature, normalize, sig};
+
 use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 
-use crate::classify::{Failure, PackageHint, Signature, sig};
+use crate::failure::Failure;
 
 /// One row of the installer table.
 #[derive(Debug)]
@@ -123,10 +128,20 @@ pub enum FullClean {
 /// How a check of the whole cache is done.
 #[derive(Debug, Clone, Copy)]
 pub enum Verify {
-    /// steady reads the entries and names the packages whose entries are damaged.
-    Entries(fn(&Path) -> Vec<String>),
+    /// steady reads the entries, laid out as this says, and names the packages whose entries
+    /// are damaged (`recovery::verify`).
+    Layout(Layout),
     /// The installer's own check, which also evicts what it finds damaged (`npm cache verify`).
     Command(&'static [&'static str]),
+}
+
+/// Cache layouts whose entries steady can check itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// uv's `archive-v0/<id>/`: each holds an unpacked wheel whose `RECORD` lists every file.
+    UvArchive,
+    /// pip's `wheels/`: built wheels, each a zip that must open.
+    PipWheels,
 }
 
 /// Who serializes installs.
@@ -327,6 +342,15 @@ const QEMU_FLAGS: &[&str] = &[
 
 const PY_UNTIL: &[char] = &['=', ')', ' ', '<', '>', '~', '!', '@', '`'];
 
+/// The commands wrapped when `--wrap` is not given: every installer's own entry points, from
+/// the installer table, so a new installer is wrapped as soon as it is known.
+pub fn default_wrap() -> Vec<String> {
+    INSTALLERS
+        .iter()
+        .flat_map(|i| i.wrap.iter().map(|&n| n.to_owned()))
+        .collect()
+}
+
 pub const UV: Installer = Installer {
     name: "uv",
     verified: Verified::Here,
@@ -488,7 +512,7 @@ pub const UV: Installer = Installer {
         ],
         naming: Naming::Python,
         clean_package: Some(PackageClean::Command(&["cache", "clean"])),
-        verify: Some(Verify::Entries(crate::verify::uv_archive)),
+        verify: Some(Verify::Layout(Layout::UvArchive)),
         reinstall_flag: Some("--reinstall-package"),
         reinstall_in: &[&["pip", "install"], &["pip", "sync"], &["sync"], &["add"]],
         concurrency_env: Some("UV_CONCURRENT_INSTALLS"),
@@ -595,7 +619,7 @@ pub const PIP: Installer = Installer {
         // `pip cache remove` removes only the wheels pip built; a bad downloaded wheel in
         // `http-v2` needs the full purge, which the fallback does.
         clean_package: Some(PackageClean::Command(&["cache", "remove"])),
-        verify: Some(Verify::Entries(crate::verify::pip_wheels)),
+        verify: Some(Verify::Layout(Layout::PipWheels)),
         reinstall_flag: None,
         reinstall_in: &[],
         concurrency_env: None,

@@ -4,28 +4,44 @@
 //! same package comes back; lower concurrency after resource exhaustion; apply the hang
 //! mitigation after a hang; never clean for a hang, a timeout, a network error or a process
 //! limit. Cleans run the installer's own commands, only on a directory that passes the safety
-//! checks of `check_cleanable`.
+//! checks of `clean::check_cleanable`.
+
+pub mod classify;
+pub mod clean;
+pub mod mitigate;
+pub mod retry;
+pub mod verify;
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::attempt;
-use crate::cache;
-use crate::classify::{Diagnosis, Failure};
-use crate::cli::CleanMode;
+use crate::failure::Failure;
+use crate::installer::locate;
 use crate::installer::{FullClean, Installer, Invocation, PackageClean, Verify};
-use crate::mitigate::{self, Applied, Facts, Trigger};
-use crate::remove;
-use crate::retry::RetryPolicy;
-use crate::settings;
-use crate::sys::{self, SignalPipe};
+use crate::recovery::classify::Diagnosis;
+use crate::recovery::clean::remove;
+use crate::recovery::retry::RetryPolicy;
+use crate::sys::SignalPipe;
 use crate::ui;
+use mitigate::{Applied, Facts, Trigger};
 
 /// How long an installer's own clean command may take (uv's waits on uv's own lock).
 const CLEAN_TIMEOUT: Duration = Duration::from_secs(120);
 /// The most packages cleaned one by one in a run before a full clean is cheaper.
 const MAX_TARGETED: usize = 16;
+
+/// When the cache is cleared before a retry (`--clean`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CleanMode {
+    /// Clear the cache once, after the first failure that a clean could fix
+    Auto,
+    /// Clear the cache before every retry
+    Always,
+    /// Never clear the cache
+    Never,
+}
 
 /// The clean that goes before a retry.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -216,7 +232,7 @@ impl<'a> Recovery<'a> {
             return Clean::None;
         };
         let damaged = match installer.recovery.verify {
-            Some(Verify::Entries(check)) => check(cache),
+            Some(Verify::Layout(layout)) => verify::damaged(layout, cache),
             // The installer's own check comes first, once; a corruption after it is cleared.
             Some(Verify::Command(_)) if self.verified == 0 && self.full_cleans == 0 => {
                 return Clean::Verify;
@@ -273,7 +289,7 @@ impl<'a> Recovery<'a> {
         if *clean == Clean::None {
             return None;
         }
-        if let Err(why) = check_cleanable(installer, &cache) {
+        if let Err(why) = clean::check_cleanable(installer, &cache) {
             ui::warn(&format!(
                 "will not clear `{}`: {why}; retrying without a clean",
                 cache.display()
@@ -290,7 +306,7 @@ impl<'a> Recovery<'a> {
                 match installer.recovery.clean_package? {
                     PackageClean::Command(sub) => {
                         let names: Vec<OsString> = pkgs.iter().map(OsString::from).collect();
-                        (cache::installer_command(inv, &cache, sub, &names), what)
+                        (locate::installer_command(inv, &cache, sub, &names), what)
                     }
                     PackageClean::Paths(templates) => {
                         return self.remove_paths(
@@ -307,14 +323,14 @@ impl<'a> Recovery<'a> {
                     return None;
                 };
                 (
-                    cache::installer_command(inv, &cache, sub, &[]),
+                    locate::installer_command(inv, &cache, sub, &[]),
                     format!("checked the {} cache with its own check", installer.name),
                 )
             }
             Clean::Full => {
                 let what = format!("cleared the {} cache", installer.name);
                 match installer.cache.clean_full {
-                    FullClean::Command(_) => (cache::clean_command(inv, &cache)?, what),
+                    FullClean::Command(_) => (locate::clean_command(inv, &cache)?, what),
                     FullClean::Paths(entries) => {
                         return self.remove_paths(
                             clean,
@@ -337,14 +353,14 @@ impl<'a> Recovery<'a> {
         let r = attempt::run_helper(&argv, CLEAN_TIMEOUT, signals);
         match &r.ending {
             attempt::Ending::Exited(0) => {
-                ui::detail(&format!("ran `{}`", cache::show(&argv)));
+                ui::detail(&format!("ran `{}`", ui::command_line(&argv)));
                 self.count(clean);
                 Some(what)
             }
             attempt::Ending::Stopped(_) => {
                 ui::warn(&format!(
                     "`{}` did not finish within {} (another process may hold the installer's own cache lock); retrying without a clean",
-                    cache::show(&argv),
+                    ui::command_line(&argv),
                     ui::human(CLEAN_TIMEOUT)
                 ));
                 None
@@ -359,7 +375,7 @@ impl<'a> Recovery<'a> {
                     .trim();
                 ui::warn(&format!(
                     "`{}` failed ({}): {last}; retrying anyway",
-                    cache::show(&argv),
+                    ui::command_line(&argv),
                     other.describe()
                 ));
                 None
@@ -406,78 +422,12 @@ impl Recovery<'_> {
     }
 }
 
-/// System directories no cache is ever cleared at.
-const SYSTEM_DIRS: &[&str] = &[
-    "/", "/bin", "/boot", "/dev", "/etc", "/home", "/lib", "/lib64", "/media", "/mnt", "/opt",
-    "/proc", "/root", "/run", "/sbin", "/srv", "/sys", "/tmp", "/usr", "/var",
-];
-
-/// R23: a cache is cleared only when its path is absolute, a real directory (no symlink at its
-/// root), not a system directory, not the home directory or the working directory or one of
-/// their ancestors, owned by steady's user (root: by root), and recognisably this installer's
-/// cache (its default place, one of its marker files, or empty).
-pub fn check_cleanable(installer: &Installer, path: &Path) -> Result<(), String> {
-    use std::os::unix::fs::MetadataExt;
-    if path.as_os_str().is_empty() {
-        return Err("the path is empty".into());
-    }
-    if !path.is_absolute() {
-        return Err("the path is not absolute".into());
-    }
-    let meta = std::fs::symlink_metadata(path).map_err(|e| e.to_string())?;
-    if meta.file_type().is_symlink() {
-        return Err("it is a symlink".into());
-    }
-    if !meta.is_dir() {
-        return Err("it is not a directory".into());
-    }
-    let canonical = path.canonicalize().map_err(|e| e.to_string())?;
-    if SYSTEM_DIRS.iter().any(|d| canonical == Path::new(d)) {
-        return Err("it is a system directory".into());
-    }
-    let is_ancestor_of = |other: Option<PathBuf>| {
-        other
-            .and_then(|o| o.canonicalize().ok())
-            .is_some_and(|o| o.starts_with(&canonical))
-    };
-    if is_ancestor_of(settings::home_dir()) {
-        return Err("it is your home directory or one of its parents".into());
-    }
-    if is_ancestor_of(std::env::current_dir().ok()) {
-        return Err("it is the working directory or one of its parents".into());
-    }
-    let euid = sys::euid();
-    if meta.uid() != euid {
-        return Err(format!("it is owned by uid {}, not {euid}", meta.uid()));
-    }
-    let default = cache::default_dir(&installer.cache).and_then(|d| d.canonicalize().ok());
-    let names: Vec<String> = std::fs::read_dir(&canonical)
-        .map_err(|e| e.to_string())?
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect();
-    let marked = installer
-        .cache
-        .markers
-        .iter()
-        .any(|m| names.iter().any(|n| remove::wildcard(m, n)));
-    if default.as_deref() == Some(canonical.as_path()) || marked || names.is_empty() {
-        Ok(())
-    } else {
-        Err(format!(
-            "it does not look like a {} cache (none of {} in it)",
-            installer.name,
-            installer.cache.markers.join(", ")
-        ))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::attempt::Ending;
-    use crate::classify::classify;
     use crate::installer::{PIP, UV, identify};
+    use crate::recovery::classify::classify;
 
     fn policy(clean: CleanMode) -> RetryPolicy {
         RetryPolicy {
@@ -645,55 +595,16 @@ mod tests {
         r.reinstall = vec!["gamma".into()];
         let argv = r.argv(&[]);
         assert_eq!(
-            cache::show(&argv),
+            ui::command_line(&argv),
             "uv pip install a --reinstall-package gamma -- b"
         );
         let lock = inv(&["uv", "lock"]);
         let mut r = Recovery::new(Some(&lock), None, policy(CleanMode::Auto), false, &[]);
         r.reinstall = vec!["gamma".into()];
         assert_eq!(
-            cache::show(&r.argv(&["uv".into(), "lock".into()])),
+            ui::command_line(&r.argv(&["uv".into(), "lock".into()])),
             "uv lock",
             "uv lock takes no reinstall flag"
-        );
-    }
-
-    #[test]
-    fn hostile_cache_paths_are_refused() {
-        let dir = tempfile::tempdir().unwrap();
-        let canary = dir.path().join("canary");
-        std::fs::create_dir(&canary).unwrap();
-        std::fs::write(canary.join("keep"), "x").unwrap();
-        let link = dir.path().join("link");
-        std::os::unix::fs::symlink(&canary, &link).unwrap();
-        let unmarked = dir.path().join("unmarked");
-        std::fs::create_dir(&unmarked).unwrap();
-        std::fs::write(unmarked.join("photo.jpg"), "x").unwrap();
-        for bad in [
-            Path::new(""),
-            Path::new("/"),
-            Path::new("relative"),
-            Path::new("/usr"),
-            &link,
-            &unmarked,
-            &canary.join("keep"),
-        ] {
-            assert!(
-                check_cleanable(&UV, bad).is_err(),
-                "{} should be refused",
-                bad.display()
-            );
-        }
-        if let Some(home) = settings::home_dir().filter(|h| h.is_dir()) {
-            assert!(check_cleanable(&UV, &home).is_err());
-            assert!(check_cleanable(&UV, home.parent().unwrap_or(Path::new("/"))).is_err());
-        }
-        let uv_cache = dir.path().join("uvc");
-        std::fs::create_dir_all(uv_cache.join("archive-v0")).unwrap();
-        assert_eq!(check_cleanable(&UV, &uv_cache), Ok(()));
-        assert!(
-            check_cleanable(&PIP, &uv_cache).is_err(),
-            "a uv cache is not pip's"
         );
     }
 }

@@ -6,7 +6,7 @@ use std::io::Write;
 
 use clap::CommandFactory;
 
-use crate::cli::Cli;
+use crate::surface::cli::Cli;
 
 /// The completion script for `shell`.
 pub fn script(shell: clap_complete::Shell) -> Vec<u8> {

@@ -90,7 +90,7 @@ pub fn locate(
             if Path::new(&line).is_absolute() {
                 return dir(
                     joined(Path::new(&line), rules.query_join),
-                    format!("`{}` ({why})", show(&argv)),
+                    format!("`{}` ({why})", crate::ui::command_line(&argv)),
                 );
             }
         }
@@ -157,7 +157,7 @@ pub fn default_dir_for(
     let abs = |name: &str| var(name).map(PathBuf::from).filter(|p| p.is_absolute());
     let home = || match var("HOME").filter(|h| !h.is_empty()) {
         Some(h) => Some(PathBuf::from(h)),
-        None => crate::settings::home_dir(),
+        None => crate::env::home_dir(),
     };
     match rules.default {
         DefaultDir::UserCache(rel) => abs("XDG_CACHE_HOME")
@@ -228,7 +228,7 @@ fn config_mentioning(inv: &Invocation, rules: &CacheRules) -> Option<PathBuf> {
         .var("HOME")
         .filter(|h| !h.is_empty())
         .map(PathBuf::from)
-        .or_else(crate::settings::home_dir);
+        .or_else(crate::env::home_dir);
     let wrapped = inv.clear_env
         || inv
             .env
@@ -240,7 +240,7 @@ fn config_mentioning(inv: &Invocation, rules: &CacheRules) -> Option<PathBuf> {
             .filter(|p| p.is_absolute())
             .or_else(|| home.as_ref().map(|h| h.join(".config")))
     } else {
-        crate::settings::user_config_dir()
+        crate::env::user_config_dir()
     };
     let mut candidates = Vec::new();
     for file in rules.config_files {
@@ -349,10 +349,6 @@ impl StripSuffixPath for Path {
         }
         p
     }
-}
-
-pub fn show(argv: &[OsString]) -> String {
-    shell_words::join(argv.iter().map(|a| a.to_string_lossy()))
 }
 
 #[cfg(test)]
@@ -475,7 +471,7 @@ mod tests {
         ]);
         let mut asked = Vec::new();
         let loc = locate(&i, &mut |argv, _| {
-            asked.push(show(argv));
+            asked.push(crate::ui::command_line(argv));
             Some("warning on stdout\n/answer/v11\n".into())
         });
         assert_eq!(asked, ["env -i 'HOME=/h' nice pnpm -C sub store path"]);
@@ -505,22 +501,22 @@ mod tests {
     fn clean_commands_point_at_the_resolved_cache() {
         let pip = inv(&["python3", "-m", "pip", "install", "x"]);
         assert_eq!(
-            show(&clean_command(&pip, Path::new("/c d")).unwrap()),
+            crate::ui::command_line(&clean_command(&pip, Path::new("/c d")).unwrap()),
             "python3 -m pip cache purge --cache-dir '/c d'"
         );
         let yarn = inv(&["yarn", "install"]);
         assert_eq!(
-            show(&clean_command(&yarn, Path::new("/y/v6")).unwrap()),
+            crate::ui::command_line(&clean_command(&yarn, Path::new("/y/v6")).unwrap()),
             "yarn cache clean --cache-folder /y"
         );
         let go = inv(&["nice", "go", "mod", "download"]);
         assert_eq!(
-            show(&clean_command(&go, Path::new("/m")).unwrap()),
+            crate::ui::command_line(&clean_command(&go, Path::new("/m")).unwrap()),
             "env 'GOMODCACHE=/m' nice go clean -modcache"
         );
         let npm = inv(&["npm", "ci"]);
         assert_eq!(
-            show(&clean_command(&npm, Path::new("/n")).unwrap()),
+            crate::ui::command_line(&clean_command(&npm, Path::new("/n")).unwrap()),
             "npm cache clean --force --cache /n"
         );
         assert!(

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use crate::cli::CleanMode;
+use crate::recovery::CleanMode;
 
 /// The longest back-off between two attempts.
 const BACKOFF_CAP: Duration = Duration::from_secs(30);

@@ -14,6 +14,10 @@
 //! leaves never hold a lock. The module also reads `/proc/locks` and `/proc/<pid>/fd` to name
 //! holders, for the contention line, `doctor` and `steady status`.
 
+pub mod holders;
+#[cfg(feature = "postgres")]
+pub mod remote;
+
 use std::ffi::{OsStr, OsString};
 use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -25,13 +29,13 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use nix::sys::signal::Signal;
 
 use crate::attempt::Watcher;
-use crate::holders::{Holder, MARKER_PREFIX, holder_of, open_files, proc_locks};
+use crate::lock::holders::{Holder, MARKER_PREFIX, holder_of, open_files, proc_locks};
 use crate::sys;
 use crate::ui;
 
 /// Environment variable through which steady tells a nested steady which locks it holds: one
 /// `<pid> <key>` line per lock, the pid being the steady that holds it.
-pub const HELD_ENV: &str = "STEADY_HELD_LOCKS";
+pub const HELD_ENV: &str = crate::env::HELD_LOCKS;
 
 /// Longest single blocking `flock` call. A stop signal that lands between the check for one
 /// and the call itself does not interrupt the call, so the wait is re-entered at least this
@@ -854,7 +858,7 @@ fn check_private(fd: &OwnedFd) -> Result<(), String> {
 fn fallback_dirs(lock_dir: Option<&Path>) -> Vec<Result<Candidate, String>> {
     let per_user = format!("steady-{}", sys::euid());
     let mut out: Vec<Result<Candidate, String>> = Vec::new();
-    let xdg = std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty());
+    let xdg = std::env::var_os(crate::env::XDG_RUNTIME_DIR).filter(|d| !d.is_empty());
     if let Some(d) = xdg.as_ref().filter(|d| !Path::new(d).is_absolute()) {
         out.push(Err(format!(
             "skipping XDG_RUNTIME_DIR `{}`: not an absolute path",
@@ -883,10 +887,10 @@ fn fallback_dirs(lock_dir: Option<&Path>) -> Vec<Result<Candidate, String>> {
     if let Some(d) = xdg.filter(|d| Path::new(d).is_absolute()) {
         push(PathBuf::from(d), "steady", true, false);
     }
-    if let Some(d) = crate::settings::env_abs_path("TMPDIR") {
+    if let Some(d) = crate::env::abs_path(crate::env::TMPDIR) {
         push(d, &per_user, false, false);
     }
-    if let Some(d) = crate::settings::user_cache_dir() {
+    if let Some(d) = crate::env::user_cache_dir() {
         push(d, "steady", false, true);
     }
     out

@@ -34,7 +34,7 @@ use postgres_protocol::message::backend::{ErrorResponseBody, Message};
 use postgres_protocol::message::frontend;
 
 use crate::attempt::Watcher;
-use crate::holders;
+use crate::lock::holders;
 use crate::lock::{self, Backend, LockError, Remote, RemoteFailure, RemoteKey};
 use crate::sys;
 use crate::ui;
@@ -201,7 +201,7 @@ impl Server {
                 .map(|u| u.name)
                 .ok_or_else(|| bad("no user given, and this user has no name".into()))?,
         };
-        let password = password.or_else(|| std::env::var("PGPASSWORD").ok());
+        let password = password.or_else(|| std::env::var(crate::env::PGPASSWORD).ok());
         Ok(Server {
             addr,
             dbname: dbname.unwrap_or_else(|| user.clone()),

@@ -5,7 +5,15 @@
 
 use std::path::Path;
 
-use crate::classify::normalize;
+use crate::installer::{Layout, normalize};
+
+/// The packages whose entries in a cache of this layout are damaged.
+pub fn damaged(layout: Layout, cache: &Path) -> Vec<String> {
+    match layout {
+        Layout::UvArchive => uv_archive(cache),
+        Layout::PipWheels => pip_wheels(cache),
+    }
+}
 
 /// uv: each `archive-v0/<id>` entry is an unpacked wheel whose `*.dist-info/RECORD` lists
 /// every file it holds. An entry is damaged when its `METADATA` or `RECORD` is missing or a

@@ -6,18 +6,18 @@
 use std::io::Write;
 use std::os::unix::fs::MetadataExt;
 
-use crate::app;
-use crate::cache::CacheLocation;
 use crate::exit::Outcome;
-use crate::holders;
+use crate::installer::locate::CacheLocation;
 use crate::lock;
-use crate::mitigate::{self, Facts, MITIGATIONS, Trigger};
-use crate::settings::Settings;
+use crate::lock::holders;
+use crate::recovery::mitigate::{self, Facts, MITIGATIONS, Trigger};
+use crate::run;
+use crate::run::settings::Settings;
 use crate::sys;
 use crate::ui;
 
 pub fn run(settings: &Settings) -> Outcome {
-    let plan = match app::plan(settings) {
+    let plan = match run::plan(settings) {
         Ok(p) => p,
         Err(outcome) => return outcome,
     };
@@ -28,7 +28,8 @@ pub fn run(settings: &Settings) -> Outcome {
             return Outcome::SteadyFailed;
         }
     };
-    let mut lines: Vec<(&str, String)> = vec![("command", crate::cache::show(&settings.command))];
+    let mut lines: Vec<(&str, String)> =
+        vec![("command", crate::ui::command_line(&settings.command))];
     let inv = plan.inv.as_ref();
     lines.push((
         "installer",
@@ -62,7 +63,7 @@ pub fn run(settings: &Settings) -> Outcome {
         ));
     }
     let location = if plan.supervise {
-        app::locate_cache(settings, inv, plan.writes, &signals)
+        run::locate_cache(settings, inv, plan.writes, &signals)
     } else {
         None
     };
@@ -76,7 +77,7 @@ pub fn run(settings: &Settings) -> Outcome {
         )),
         None => lines.push(("cache", "none".into())),
     }
-    if let Some(dir) = app::cache_dir_of(&location) {
+    if let Some(dir) = run::cache_dir_of(&location) {
         let fs = existing_ancestor(&dir).and_then(|d| lock::network_filesystem(&d));
         lines.push((
             "filesystem",
@@ -93,7 +94,7 @@ pub fn run(settings: &Settings) -> Outcome {
             own_lock.unwrap_or_else(|| describe_lock(settings, &dir)),
         ));
         if let Some(i) = inv.filter(|_| plan.writes) {
-            let clean = match crate::recover::check_cleanable(i.installer, &dir) {
+            let clean = match crate::recovery::clean::check_cleanable(i.installer, &dir) {
                 Ok(()) => format!("after a failure: {}", clean_words(i.installer)),
                 Err(why) if !dir.exists() => format!(
                     "after a failure: {} (the cache does not exist yet: {why})",

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
-use crate::mitigate::Applied;
+use crate::recovery::mitigate::Applied;
 
 #[derive(Debug, Default)]
 pub struct Report {

@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::settings::parse_duration;
+use crate::duration::parse as parse_duration;
+use crate::env;
+use crate::recovery::CleanMode;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -68,7 +70,7 @@ pub struct InitArgs {
         value_name = "LIST",
         value_delimiter = ',',
         value_hint = clap::ValueHint::CommandName,
-        default_values_t = crate::init::default_wrap()
+        default_values_t = crate::installer::default_wrap()
     )]
     pub wrap: Vec<String>,
 }
@@ -88,65 +90,55 @@ pub enum MitigateMode {
     Off,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum CleanMode {
-    /// Clear the cache once, after the first failure that a clean could fix
-    Auto,
-    /// Clear the cache before every retry
-    Always,
-    /// Never clear the cache
-    Never,
-}
-
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// Wall-clock limit of one attempt (0 = none)
-    #[arg(long, env = "STEADY_TIMEOUT", value_name = "DUR", value_parser = parse_duration)]
+    #[arg(long, env = env::TIMEOUT, value_name = "DUR", value_parser = parse_duration)]
     pub timeout: Option<Duration>,
 
     /// Grace between TERM and KILL when an attempt is stopped (2s fits GitHub Actions, which
     /// kills everything 2.5s after its TERM)
-    #[arg(long, env = "STEADY_KILL_AFTER", value_name = "DUR", value_parser = parse_duration, default_value = "2s")]
+    #[arg(long, env = env::KILL_AFTER, value_name = "DUR", value_parser = parse_duration, default_value = "2s")]
     pub kill_after: Duration,
 
     /// Kill an attempt whose whole process tree printed nothing and used almost no CPU for
     /// DUR (0 = off) [default: 2m when stdin is not a terminal, else off]
-    #[arg(long, env = "STEADY_STALL", value_name = "DUR", value_parser = parse_duration)]
+    #[arg(long, env = env::STALL, value_name = "DUR", value_parser = parse_duration)]
     pub stall: Option<Duration>,
 
     /// Retries after a retryable failure
-    #[arg(long, env = "STEADY_RETRIES", value_name = "N", default_value_t = 2)]
+    #[arg(long, env = env::RETRIES, value_name = "N", default_value_t = 2)]
     pub retries: u32,
 
     /// First back-off delay before a retry; doubles each retry, capped at 30s, with jitter
-    #[arg(long, env = "STEADY_BACKOFF", value_name = "DUR", value_parser = parse_duration, default_value = "1s")]
+    #[arg(long, env = env::BACKOFF, value_name = "DUR", value_parser = parse_duration, default_value = "1s")]
     pub backoff: Duration,
 
     /// Budget for the whole run: lock wait, attempts and back-off (0 = none)
-    #[arg(long, env = "STEADY_DEADLINE", value_name = "DUR", value_parser = parse_duration)]
+    #[arg(long, env = env::DEADLINE, value_name = "DUR", value_parser = parse_duration)]
     pub deadline: Option<Duration>,
 
     /// Longest wait for the lock; 0 fails at once if it is held [default: wait]
-    #[arg(long, env = "STEADY_LOCK_TIMEOUT", value_name = "DUR", value_parser = parse_duration)]
+    #[arg(long, env = env::LOCK_TIMEOUT, value_name = "DUR", value_parser = parse_duration)]
     pub lock_timeout: Option<Duration>,
 
     /// Do not lock
-    #[arg(long, env = "STEADY_NO_LOCK", value_parser = clap::builder::FalseyValueParser::new())]
+    #[arg(long, env = env::NO_LOCK, value_parser = clap::builder::FalseyValueParser::new())]
     pub no_lock: bool,
 
     /// Where fallback lock files go when the cache itself cannot be locked
-    #[arg(long, env = "STEADY_LOCK_DIR", value_name = "DIR")]
+    #[arg(long, env = env::LOCK_DIR, value_name = "DIR")]
     pub lock_dir: Option<PathBuf>,
 
     /// Take the locks shared (readers of an environment together), not exclusive
-    #[arg(long, env = "STEADY_SHARED", value_parser = clap::builder::FalseyValueParser::new())]
+    #[arg(long, env = env::SHARED, value_parser = clap::builder::FalseyValueParser::new())]
     pub shared: bool,
 
     /// Also lock this path, e.g. a venv or node_modules (repeatable; STEADY_LOCK takes a
     /// colon-separated list). All locks are taken in one order, so runs cannot deadlock
     #[arg(
         long = "lock",
-        env = "STEADY_LOCK",
+        env = env::LOCK,
         value_name = "PATH",
         value_delimiter = ':'
     )]
@@ -157,7 +149,7 @@ pub struct RunArgs {
     /// password may also come from PGPASSWORD
     #[arg(
         long,
-        env = "STEADY_LOCK_URL",
+        env = env::LOCK_URL,
         value_name = "URL",
         hide_env_values = true
     )]
@@ -165,35 +157,35 @@ pub struct RunArgs {
 
     /// Name of the cache's lock in the --lock-url database, for machines whose cache paths
     /// differ [default: the cache's path]
-    #[arg(long, env = "STEADY_LOCK_NAMESPACE", value_name = "NAME")]
+    #[arg(long, env = env::LOCK_NAMESPACE, value_name = "NAME")]
     pub lock_namespace: Option<String>,
 
     /// How often a held --lock-url lock is checked with a query (for tests)
-    #[arg(long, env = "STEADY_LOCK_PING", value_name = "DUR", value_parser = parse_duration, default_value = "5s", hide = true)]
+    #[arg(long, env = env::LOCK_PING, value_name = "DUR", value_parser = parse_duration, default_value = "5s", hide = true)]
     pub lock_ping: Duration,
 
     /// How often a waiting steady says it still waits (for tests)
-    #[arg(long, env = "STEADY_LOCK_PROGRESS", value_name = "DUR", value_parser = parse_duration, default_value = "30s", hide = true)]
+    #[arg(long, env = env::LOCK_PROGRESS, value_name = "DUR", value_parser = parse_duration, default_value = "30s", hide = true)]
     pub lock_progress: Duration,
 
     /// The cache directory to lock and clear [default: detected]
-    #[arg(long, env = "STEADY_CACHE", value_name = "DIR")]
+    #[arg(long, env = env::CACHE, value_name = "DIR")]
     pub cache: Option<PathBuf>,
 
     /// Treat the command as this installer [default: detected]
-    #[arg(long, env = "STEADY_INSTALLER", value_name = "NAME")]
+    #[arg(long, env = env::INSTALLER, value_name = "NAME")]
     pub installer: Option<String>,
 
     /// When to clear the cache before a retry
-    #[arg(long, env = "STEADY_CLEAN", value_enum, default_value = "auto")]
+    #[arg(long, env = env::CLEAN, value_enum, default_value = "auto")]
     pub clean: CleanMode,
 
     /// Known environment workarounds (qemu emulation, low process limits, after a hang)
-    #[arg(long, env = "STEADY_MITIGATE", value_enum, default_value = "auto")]
+    #[arg(long, env = env::MITIGATE, value_enum, default_value = "auto")]
     pub mitigate: MitigateMode,
 
     /// Write a JSON record of the run (every attempt, class, action) to FILE
-    #[arg(long, env = "STEADY_REPORT", value_name = "FILE")]
+    #[arg(long, env = env::REPORT, value_name = "FILE")]
     pub report: Option<PathBuf>,
 
     /// Extra environment for the command (repeatable)

@@ -11,14 +11,13 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use crate::cli::{InitArgs, InitShell};
 use crate::exit::Outcome;
-use crate::installer;
+use crate::surface::cli::{InitArgs, InitShell};
 use crate::ui;
 
-const BASH: &str = include_str!("../shell/steady.bash");
-const ZSH: &str = include_str!("../shell/steady.zsh");
-const FISH: &str = include_str!("../shell/steady.fish");
+const BASH: &str = include_str!("../../shell/steady.bash");
+const ZSH: &str = include_str!("../../shell/steady.zsh");
+const FISH: &str = include_str!("../../shell/steady.fish");
 
 /// The lines around the one wrapper definition in each template.
 const BEGIN_WRAPPER: &str = "# @BEGIN_WRAPPER@\n";
@@ -64,15 +63,6 @@ pub fn run(args: &InitArgs) -> Outcome {
         }
         _ => Outcome::Success,
     }
-}
-
-/// The commands wrapped when `--wrap` is not given: every installer's own entry points, from
-/// the installer table, so a new installer is wrapped as soon as it is known.
-pub fn default_wrap() -> Vec<String> {
-    installer::INSTALLERS
-        .iter()
-        .flat_map(|i| i.wrap.iter().map(|&n| n.to_owned()))
-        .collect()
 }
 
 /// `names` without repeats, or the reason one of them cannot be a wrapper function.
@@ -190,7 +180,7 @@ fn steady_path() -> std::io::Result<PathBuf> {
 /// The first PATH entry named `name` that is the same file as `exe`.
 fn on_path(name: &OsStr, exe: &Path) -> Option<PathBuf> {
     let target = std::fs::metadata(exe).ok()?;
-    let paths = std::env::var_os("PATH")?;
+    let paths = std::env::var_os(crate::env::PATH)?;
     std::env::split_paths(&paths)
         .filter(|dir| dir.is_absolute())
         .map(|dir| dir.join(name))
@@ -228,7 +218,7 @@ mod tests {
 
     #[test]
     fn default_wrap_is_the_installers_entry_points() {
-        let names = default_wrap();
+        let names = crate::installer::default_wrap();
         let names: Vec<&str> = names.iter().map(String::as_str).collect();
         assert!(names.contains(&"uv") && names.contains(&"pip"), "{names:?}");
         assert!(checked(&names).is_ok());

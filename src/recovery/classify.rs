@@ -5,84 +5,8 @@
 //! panic that ends in SIGABRT.
 
 use crate::attempt::{Ending, StopReason};
-use crate::installer::{Installer, Naming};
-
-/// What kind of failure an attempt had; decides what steady does next.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Failure {
-    /// Retrying cannot help: resolution error, bad arguments, package not found.
-    Deterministic,
-    /// A cache entry is broken: clean it (or the cache) and retry.
-    Corruption,
-    /// The network or the index failed: retry, no clean.
-    Network,
-    /// Out of threads, processes or file descriptors: retry with lower concurrency.
-    Resource,
-    /// The disk is full: neither a retry nor a clean of someone's cache is the fix.
-    DiskFull,
-    /// The installer's own lock wait timed out: retry.
-    InstallerLock,
-    /// Killed by the watchdog (timeout or stall): retry with the hang mitigation.
-    Hang,
-    /// Stopped by someone (SIGINT, SIGTERM, SIGHUP, SIGQUIT, or steady's own deadline).
-    Stopped,
-    /// The command could not be run at all.
-    NotRunnable,
-    /// Died of another signal with nothing in the output to say why.
-    Signal,
-    Unknown,
-}
-
-impl Failure {
-    pub fn name(self) -> &'static str {
-        match self {
-            Failure::Deterministic => "deterministic",
-            Failure::Corruption => "cache corruption",
-            Failure::Network => "network",
-            Failure::Resource => "resource exhaustion",
-            Failure::DiskFull => "disk full",
-            Failure::InstallerLock => "installer lock timeout",
-            Failure::Hang => "hang",
-            Failure::Stopped => "stopped",
-            Failure::NotRunnable => "not runnable",
-            Failure::Signal => "signal",
-            Failure::Unknown => "unknown",
-        }
-    }
-
-    /// When several signatures match, the strongest evidence wins: a thread-pool panic explains
-    /// everything after it, and pip's "No matching distribution" after network retries is a
-    /// network failure, not a typo.
-    fn weight(self) -> u8 {
-        match self {
-            Failure::Resource | Failure::DiskFull => 6,
-            Failure::Corruption => 5,
-            Failure::InstallerLock => 4,
-            Failure::Network => 3,
-            Failure::Deterministic => 2,
-            _ => 0,
-        }
-    }
-}
-
-/// A text that, found in a failed attempt's output, says which class it is.
-#[derive(Debug, Clone, Copy)]
-pub struct Signature {
-    pub failure: Failure,
-    pub text: &'static str,
-}
-
-pub const fn sig(failure: Failure, text: &'static str) -> Signature {
-    Signature { failure, text }
-}
-
-/// Where a message names a package: the name starts right after `after` and ends at the first
-/// of `until`.
-#[derive(Debug, Clone, Copy)]
-pub struct PackageHint {
-    pub after: &'static str,
-    pub until: &'static [char],
-}
+use crate::failure::Failure;
+use crate::installer::{Installer, Naming, PackageHint, Signature, normalize, sig};
 
 /// errno texts every installer prints the same way (Rust's `os error N`, Python's `[Errno N]`).
 const COMMON: &[Signature] = &[
@@ -217,22 +141,6 @@ fn spelled(name: &str, naming: Naming) -> String {
         Naming::Python => normalize(name),
         Naming::Verbatim => name.to_owned(),
     }
-}
-
-/// PEP 503 normalization: the name uv and pip accept for a targeted clean.
-pub fn normalize(name: &str) -> String {
-    let mut out = String::with_capacity(name.len());
-    for c in name.chars() {
-        let c = if matches!(c, '_' | '.') {
-            '-'
-        } else {
-            c.to_ascii_lowercase()
-        };
-        if !(c == '-' && out.ends_with('-')) {
-            out.push(c);
-        }
-    }
-    out
 }
 
 #[cfg(test)]

@@ -22,6 +22,9 @@
 //! stops reading holds the command back (as it would without steady) but never freezes the
 //! watchdog, and memory stays bounded.
 
+pub mod pty;
+pub mod tree;
+
 use std::collections::VecDeque;
 use std::ffi::OsString;
 use std::fs::File;
@@ -33,9 +36,8 @@ use std::time::{Duration, Instant};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::signal::Signal;
 
-use crate::pty::{self, Pty};
 use crate::sys::{self, Arrived, Ended, SignalPipe};
-use crate::tree;
+use pty::Pty;
 
 /// How much of each output stream is kept for classification, whatever the command prints.
 pub const TAIL_BYTES: usize = 64 * 1024;

@@ -1,0 +1,90 @@
+//! Every environment variable steady itself reads, by name, and the readers that several layers
+//! share (home and XDG directories, boolean flags). The `STEADY_*` names are the twins of the
+//! options in `surface::cli`; the variables of one installer (`UV_CACHE_DIR`, `npm_config_cache`,
+//! …) are data of that installer's row in `installer/`, so that adding an installer stays one
+//! file. Nothing here decides anything; it only names and reads.
+
+use std::path::PathBuf;
+
+pub const TIMEOUT: &str = "STEADY_TIMEOUT";
+pub const KILL_AFTER: &str = "STEADY_KILL_AFTER";
+pub const STALL: &str = "STEADY_STALL";
+pub const RETRIES: &str = "STEADY_RETRIES";
+pub const BACKOFF: &str = "STEADY_BACKOFF";
+pub const DEADLINE: &str = "STEADY_DEADLINE";
+pub const LOCK_TIMEOUT: &str = "STEADY_LOCK_TIMEOUT";
+pub const NO_LOCK: &str = "STEADY_NO_LOCK";
+pub const LOCK_DIR: &str = "STEADY_LOCK_DIR";
+pub const SHARED: &str = "STEADY_SHARED";
+pub const LOCK: &str = "STEADY_LOCK";
+pub const LOCK_URL: &str = "STEADY_LOCK_URL";
+pub const LOCK_NAMESPACE: &str = "STEADY_LOCK_NAMESPACE";
+pub const LOCK_PING: &str = "STEADY_LOCK_PING";
+pub const LOCK_PROGRESS: &str = "STEADY_LOCK_PROGRESS";
+pub const CACHE: &str = "STEADY_CACHE";
+pub const INSTALLER: &str = "STEADY_INSTALLER";
+pub const CLEAN: &str = "STEADY_CLEAN";
+pub const MITIGATE: &str = "STEADY_MITIGATE";
+pub const REPORT: &str = "STEADY_REPORT";
+pub const QUIET: &str = "STEADY_QUIET";
+pub const VERBOSE: &str = "STEADY_VERBOSE";
+/// `1`: fail instead of running unlocked when no lock can be had.
+pub const REQUIRE_LOCK: &str = "STEADY_REQUIRE_LOCK";
+/// Set by steady for its command: the locks this run holds, so that a nested steady on the
+/// same cache does not wait on its own ancestor.
+pub const HELD_LOCKS: &str = "STEADY_HELD_LOCKS";
+
+pub const HOME: &str = "HOME";
+pub const TMPDIR: &str = "TMPDIR";
+pub const PATH: &str = "PATH";
+pub const XDG_CACHE_HOME: &str = "XDG_CACHE_HOME";
+pub const XDG_CONFIG_HOME: &str = "XDG_CONFIG_HOME";
+pub const XDG_RUNTIME_DIR: &str = "XDG_RUNTIME_DIR";
+/// `true` under GitHub Actions: warnings are also written as annotations.
+pub const GITHUB_ACTIONS: &str = "GITHUB_ACTIONS";
+/// The PostgreSQL password when `--lock-url` carries none, as libpq reads it.
+#[cfg(feature = "postgres")]
+pub const PGPASSWORD: &str = "PGPASSWORD";
+
+/// A boolean variable: unset, empty, `0`, `false`, `no`, `off` are false; `1`, `true`, `yes`,
+/// `on` are true; anything else is an error naming the variable.
+pub fn flag(name: &str) -> Result<bool, String> {
+    match std::env::var(name) {
+        Err(std::env::VarError::NotPresent) => Ok(false),
+        Err(std::env::VarError::NotUnicode(_)) => Err(format!("invalid unicode in {name}")),
+        Ok(v) => match v.trim().to_ascii_lowercase().as_str() {
+            "" | "0" | "false" | "no" | "off" => Ok(false),
+            "1" | "true" | "yes" | "on" => Ok(true),
+            _ => Err(format!("{name} must be 1 or 0, got `{v}`")),
+        },
+    }
+}
+
+/// The user's home directory from `HOME`, else the password database.
+pub fn home_dir() -> Option<PathBuf> {
+    match std::env::var_os(HOME) {
+        Some(h) if !h.is_empty() => Some(PathBuf::from(h)),
+        _ => nix::unistd::User::from_uid(nix::unistd::geteuid())
+            .ok()
+            .flatten()
+            .map(|u| u.dir),
+    }
+}
+
+/// An absolute path from an environment variable; relative or empty values are ignored, as the
+/// XDG base directory spec requires.
+pub fn abs_path(name: &str) -> Option<PathBuf> {
+    std::env::var_os(name)
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+}
+
+/// `$XDG_CACHE_HOME`, else `~/.cache`.
+pub fn user_cache_dir() -> Option<PathBuf> {
+    abs_path(XDG_CACHE_HOME).or_else(|| home_dir().map(|h| h.join(".cache")))
+}
+
+/// `$XDG_CONFIG_HOME`, else `~/.config`.
+pub fn user_config_dir() -> Option<PathBuf> {
+    abs_path(XDG_CONFIG_HOME).or_else(|| home_dir().map(|h| h.join(".config")))
+}
