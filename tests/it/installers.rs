@@ -1256,7 +1256,7 @@ fn a_cache_root_that_is_a_mount_point_is_emptied_not_renamed() {
     let out = run(ctx
         .command(&unshare)
         .args(["--mount", "--propagation", "private", "sh", "-c", &script])
-        .env("STEADY", STEADY));
+        .env("STEADY", steady_bin()));
     if !out.status.success() && stderr(&out).contains("unshare failed") {
         skip(&format!(
             "cannot make a mount namespace here: {}",

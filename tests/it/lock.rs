@@ -1013,7 +1013,7 @@ fn nested_steady_on_the_same_cache_goes_ahead() {
         .arg(&cache)
         .arg("--")
         .arg("outer")
-        .arg(STEADY)
+        .arg(steady_bin())
         .arg(&cache)
         .arg(ctx.path("inner")));
     let err = stderr(&out);
@@ -1223,7 +1223,7 @@ fn status_lists_holders_and_waiters() {
     // A waiter re-enters its wait now and then; ask until the listing shows it waiting.
     let mut text = String::new();
     let complete = wait_for(LONG, || {
-        let out = run(Command::new(STEADY).arg("status"));
+        let out = run(Command::new(steady_bin()).arg("status"));
         assert_eq!(code(&out), 0, "{}", stderr(&out));
         text = stdout(&out);
         text.contains(&format!("pid {} (shared, waiting for", waiter.pid()))
@@ -1294,7 +1294,7 @@ fn status_lists_holders_and_waiters() {
     let Some((uid, gid)) = other_user("steady-test-idle") else {
         return;
     };
-    let out = run(Command::new(STEADY).arg("status").uid(uid).gid(gid));
+    let out = run(Command::new(steady_bin()).arg("status").uid(uid).gid(gid));
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert_eq!(
         stdout(&out),

@@ -693,7 +693,7 @@ fn nested_steady_does_not_wait_for_its_ancestors_remote_lock() {
         .arg("--cache")
         .arg(ctx.cache())
         .arg("--")
-        .arg(STEADY)
+        .arg(steady_bin())
         .arg("-v")
         .arg("--cache")
         .arg(&inner)

@@ -164,7 +164,7 @@ impl Report {
 /// started them, then end as `FAKE_EXIT` / `FAKE_END` say.
 fn setup() -> Ctx {
     let ctx = Ctx::new();
-    std::os::unix::fs::symlink(STEADY, ctx.bin().join("steady")).unwrap();
+    std::os::unix::fs::symlink(steady_bin(), ctx.bin().join("steady")).unwrap();
     let body = r#"
 printf 'pip %s: held=%s ppid=%s parent=%s exe=%s\n' "$*" "${STEADY_HELD_LOCKS:+yes}" "$PPID" \
     "$(cat /proc/$PPID/comm)" "$(readlink /proc/$PPID/exe)"
@@ -515,7 +515,7 @@ fn an_odd_steady_path_is_quoted_for_each_shell() {
     let dir = ctx.path(r"it's a {b,c} $HOME \\ dir");
     std::fs::create_dir_all(&dir).unwrap();
     let odd = dir.join("steady");
-    std::fs::copy(STEADY, &odd).unwrap();
+    std::fs::copy(steady_bin(), &odd).unwrap();
     for sh in SHELLS {
         let init = match sh {
             Shell::Fish => r#""$ODD_STEADY" init fish | source"#.to_owned(),

@@ -1303,7 +1303,11 @@ fn r17_a_terminal_stays_a_terminal_prompts_resize_and_ctrl_c() {
         let _ = kill(Pid::from_raw(p), Signal::SIGKILL);
     }
 
-    let (status, through) = in_pty(&ctx, steps, &[STEADY, "--timeout", "120s", "--", "through"]);
+    let (status, through) = in_pty(
+        &ctx,
+        steps,
+        &[steady_bin(), "--timeout", "120s", "--", "through"],
+    );
     assert_eq!(
         status, "STATUS signal 2",
         "steady should die of the Ctrl-C: {through}"
@@ -1345,7 +1349,7 @@ fn r17_in_a_terminal_steady_still_reads_what_it_classifies() {
         &ctx,
         "",
         &[
-            STEADY,
+            steady_bin(),
             "-v",
             "--retries",
             "0",

@@ -1,0 +1,106 @@
+//! Locks as the kernel shows them: holding and probing an flock from the test, reading who
+//! holds or waits on one from `/proc/locks`, and the `LD_PRELOAD` shim that makes `flock` fail
+//! with a chosen errno.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use super::skip;
+
+/// Takes an flock on `path` from the test process until the returned file is dropped.
+pub fn hold_flock(path: &Path) -> std::fs::File {
+    let f = std::fs::File::open(path).expect("open for lock");
+    f.lock().expect("flock");
+    f
+}
+
+/// True when a non-blocking exclusive flock on `path` succeeds now (and releases it).
+pub fn flock_free(path: &Path) -> bool {
+    let f = std::fs::File::open(path).expect("open for lock");
+    let free = f.try_lock().is_ok();
+    drop(f);
+    free
+}
+
+/// The LD_PRELOAD shim of `tests/fixtures/flock_shim.c`, built once per test run with `cc`: it
+/// makes `flock` fail with a chosen errno (see the file), to test NFS-like failures without NFS.
+pub fn flock_shim() -> Option<PathBuf> {
+    static SHIM: std::sync::OnceLock<Result<PathBuf, String>> = std::sync::OnceLock::new();
+    let built = SHIM.get_or_init(|| {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/flock_shim.c");
+        let out = Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("flock_shim-{}.so", std::process::id()));
+        match Command::new("cc")
+            .args(["-shared", "-fPIC", "-O2", "-o"])
+            .arg(&out)
+            .arg(&src)
+            .output()
+        {
+            Ok(o) if o.status.success() => Ok(out),
+            Ok(o) => Err(format!(
+                "cc could not build the flock shim: {}",
+                String::from_utf8_lossy(&o.stderr)
+            )),
+            Err(e) => Err(format!("cannot run cc to build the flock shim: {e}")),
+        }
+    });
+    match built {
+        Ok(p) => Some(p.clone()),
+        Err(why) => {
+            skip(why);
+            None
+        }
+    }
+}
+
+/// The FLOCK lines of `/proc/locks`: (pid, waiting, major, minor, inode).
+fn flock_lines() -> Vec<(u32, bool, u32, u32, u64)> {
+    let text = std::fs::read_to_string("/proc/locks").unwrap_or_default();
+    text.lines()
+        .filter_map(|line| {
+            let mut w = line.split_whitespace().skip(1).peekable();
+            let waiting = w.peek() == Some(&"->");
+            if waiting {
+                w.next();
+            }
+            if w.next()? != "FLOCK" {
+                return None;
+            }
+            let pid = w.nth(2)?.parse().ok()?;
+            let mut id = w.next()?.split(':');
+            let major = u32::from_str_radix(id.next()?, 16).ok()?;
+            let minor = u32::from_str_radix(id.next()?, 16).ok()?;
+            Some((pid, waiting, major, minor, id.next()?.parse().ok()?))
+        })
+        .collect()
+}
+
+/// True while `pid` is blocked in the kernel waiting for an flock.
+pub fn waits_for_flock(pid: u32) -> bool {
+    flock_lines().iter().any(|l| l.0 == pid && l.1)
+}
+
+/// True while `pid` holds an flock on the file or directory at `path`.
+pub fn holds_flock(pid: u32, path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(m) = std::fs::metadata(path) else {
+        return false;
+    };
+    let (major, minor) = (libc::major(m.dev()), libc::minor(m.dev()));
+    flock_lines()
+        .iter()
+        .any(|l| l.0 == pid && !l.1 && (l.2, l.3, l.4) == (major, minor, m.ino()))
+}
+
+/// True while `pid` is blocked in the kernel waiting for the flock on the file or directory at
+/// `path` (the one there now).
+pub fn waits_for_flock_on(pid: u32, path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(m) = std::fs::metadata(path) else {
+        return false;
+    };
+    let (major, minor) = (libc::major(m.dev()), libc::minor(m.dev()));
+    flock_lines()
+        .iter()
+        .any(|l| l.0 == pid && l.1 && (l.2, l.3, l.4) == (major, minor, m.ino()))
+}
