@@ -146,18 +146,7 @@ pub fn run(settings: &Settings) -> Outcome {
                 .join("; ")
         },
     ));
-    let known: Vec<String> = MITIGATIONS
-        .iter()
-        .map(|m| {
-            format!(
-                "{} ({}, {})",
-                trigger_words(m.trigger),
-                m.reason,
-                m.upstream
-            )
-        })
-        .collect();
-    lines.push(("known", known.join("; ")));
+    lines.push(("known", known_words(inv.map(|i| i.installer))));
     lines.push(("facts", describe_facts(&facts)));
 
     let mut out = std::io::stdout().lock();
@@ -167,6 +156,33 @@ pub fn run(settings: &Settings) -> Outcome {
         }
     }
     Outcome::Success
+}
+
+/// The workarounds that could apply to this installer, some day, with their reasons: every
+/// row sets the installer's concurrency knob, so an installer without one (pip, npm) has none,
+/// and a command steady does not know has none either.
+fn known_words(installer: Option<&crate::installer::Installer>) -> String {
+    let Some(i) = installer else {
+        return "none (not an installer steady knows)".into();
+    };
+    let Some(var) = i.recovery.concurrency_env else {
+        return format!(
+            "none for {} (it has no concurrency setting for steady to lower)",
+            i.name
+        );
+    };
+    MITIGATIONS
+        .iter()
+        .map(|m| {
+            format!(
+                "{} sets {var} ({}, {})",
+                trigger_words(m.trigger),
+                m.reason,
+                m.upstream
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 fn clean_words(i: &crate::installer::Installer) -> String {

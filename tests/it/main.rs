@@ -21,6 +21,9 @@ mod recover;
 mod run;
 /// `steady init`: the scripts in real bash, zsh and fish, where each wrapped call really went.
 mod shell;
+/// What the user touches besides a wrapped run: messages naming what was typed, boolean
+/// variables, `--help`, `-q`, GitHub Actions annotations, `doctor`'s workarounds.
+mod surface;
 /// The watchdog: tree kill, escapees, stall detection, deadline, signals, PID 1, terminals,
 /// byte-exact output, bounded memory, one thread, process limits (requirements R13-R20).
 mod watchdog;
