@@ -155,3 +155,37 @@ complete -C 'steady --ti'";
         assert!(words.contains(&want), "no `{want}` in:\n{text}");
     }
 }
+
+/// Every `--option` a completion script offers is one `steady --help` shows: hidden test knobs
+/// (`--lock-ping`, `--lock-progress`) are not offered.
+#[test]
+fn completions_offer_only_options_that_help_shows() {
+    let ctx = Ctx::new();
+    let options = |text: &str| -> Vec<String> {
+        let mut v: Vec<String> = text
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
+            .filter(|w| w.starts_with("--") && w.len() > 2 && w.as_bytes()[2].is_ascii_lowercase())
+            .map(str::to_owned)
+            .collect();
+        v.sort();
+        v.dedup();
+        v
+    };
+    let mut shown = options(&stdout(&run(ctx.steady().arg("--help"))));
+    for sub in ["init", "doctor", "completions", "status"] {
+        shown.extend(options(&stdout(&run(ctx.steady().args([sub, "--help"])))));
+    }
+    for (_, file) in FILES {
+        let script = std::fs::read_to_string(committed(file)).unwrap();
+        for opt in options(&script) {
+            assert!(
+                shown.contains(&opt),
+                "completions/{file} offers {opt}, which --help hides"
+            );
+        }
+        assert!(
+            !script.contains("lock-ping") && !script.contains("lock-progress"),
+            "{file}"
+        );
+    }
+}
