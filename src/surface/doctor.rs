@@ -93,6 +93,10 @@ pub fn run(settings: &Settings) -> Outcome {
             "lock",
             own_lock.unwrap_or_else(|| describe_lock(settings, &dir)),
         ));
+        #[cfg(feature = "postgres")]
+        if let Some(server) = settings.lock_server.as_ref().filter(|_| !settings.no_lock) {
+            lines.push(("remote lock", describe_remote(server, settings)));
+        }
         if let Some(i) = inv.filter(|_| plan.writes) {
             let clean = match crate::recovery::clean::check_cleanable(i.installer, &dir) {
                 Ok(()) => format!("after a failure: {}", clean_words(i.installer)),
@@ -183,6 +187,26 @@ fn known_words(installer: Option<&crate::installer::Installer>) -> String {
         })
         .collect::<Vec<_>>()
         .join("; ")
+}
+
+/// The `--lock-url` lock the run would also take. doctor takes no lock and opens no
+/// connection, so it says where and under which name, not who holds it now.
+#[cfg(feature = "postgres")]
+fn describe_remote(server: &crate::lock::remote::postgres::Server, settings: &Settings) -> String {
+    let name = match &settings.lock_namespace {
+        Some(ns) => format!("namespace `{ns}`"),
+        None => "the cache's canonical path".to_owned(),
+    };
+    format!(
+        "{} advisory lock in PostgreSQL at {}, named by {name}, taken after the local one \
+         (doctor does not connect to see its holder)",
+        if settings.shared {
+            "a shared"
+        } else {
+            "an exclusive"
+        },
+        server.shown()
+    )
 }
 
 fn clean_words(i: &crate::installer::Installer) -> String {
