@@ -15,6 +15,8 @@ mod lock;
 /// stopped or frozen server, re-taking a lost lock, timeouts naming the holder, shared mode,
 /// nesting, password logins and bad URLs (reliability.md R27). Each test starts its own server.
 mod pglock;
+/// The README's transcripts replayed against the real steady, and `--help`'s examples.
+mod readme;
 /// Recovery: classification, targeted cleans, cache checks, mitigations, report, doctor.
 mod recover;
 /// The run pipeline: exit codes, serialization, retry and clean, real uv and pip, exec.
