@@ -169,17 +169,17 @@ fn known_words(installer: Option<&crate::installer::Installer>) -> String {
     let Some(i) = installer else {
         return "none (not an installer steady knows)".into();
     };
-    let Some(var) = i.recovery.concurrency_env else {
+    if i.recovery.concurrency_env.is_none() {
         return format!(
             "none for {} (it has no concurrency setting for steady to lower)",
             i.name
         );
-    };
+    }
     MITIGATIONS
         .iter()
         .map(|m| {
             format!(
-                "{} sets {var} ({}, {})",
+                "{} ({}, {})",
                 trigger_words(m.trigger),
                 m.reason,
                 m.upstream

@@ -77,8 +77,7 @@ pub fn from_cli(args: RunArgs, matches: &clap::ArgMatches) -> anyhow::Result<Set
         }
         if lock_url.is_none() {
             anyhow::bail!(
-                "--lock-namespace names the lock in the --lock-url database, and no --lock-url \
-                 is given\nhint: give --lock-url too, or drop --lock-namespace"
+                "--lock-namespace names the lock in the --lock-url database; give --lock-url too"
             );
         }
     }
