@@ -208,8 +208,13 @@ fn scene_for(first: &str) -> Option<Scene> {
         "steady uv pip install -r requirements.txt" => {
             s.fake_uv();
             s.start("exec steady uv pip install torch", |s| s.exists(".holding"));
-            // The holder lets go a moment after the waiter has said that it waits.
-            s.start("sleep 1.5; rm -f \"$HOME/.holding\"", |_| true);
+            // The holder lets go once the waiter waits (so it has said so), however slow the
+            // machine: `steady status` shows the scene's cache with one waiter.
+            s.start(
+                r#"until steady status | grep -A3 "^$HOME/" | grep -q 'waiting: 1'; do sleep 0.1; done
+rm -f "$HOME/.holding""#,
+                |_| true,
+            );
         }
         "steady doctor --timeout 10m -- uv pip install x" => s.fake_uv(),
         "steady status" => {
