@@ -12,13 +12,11 @@
 //! wrapped as asked, with a warning, since steady would only exec it.
 
 use std::borrow::Cow;
-use std::ffi::OsStr;
+use std::ffi::{OsStr, OsString};
 use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-
-use std::ffi::OsString;
 
 use crate::exit::Outcome;
 use crate::installer;
@@ -48,7 +46,6 @@ const RESERVED: &str = "_ always and argparse begin break builtin case command c
     test then time typeset until while";
 
 pub fn run(args: &InitArgs) -> Outcome {
-    let shell = args.shell;
     let names = expand(&args.wrap);
     let names: Vec<&str> = names.iter().map(String::as_str).collect();
     let names = match checked(&names) {
@@ -61,7 +58,7 @@ pub fn run(args: &InitArgs) -> Outcome {
     let wrappers: Vec<(&str, Kind)> = names.iter().map(|n| (*n, kind(n))).collect();
     for (name, k) in &wrappers {
         if *k == Kind::Unknown {
-            warn_unknown(name);
+            warn_unknown(name, args.shell);
         }
     }
     let exe = match steady_path() {
@@ -79,7 +76,7 @@ pub fn run(args: &InitArgs) -> Outcome {
         ui::hint("install steady under a UTF-8 path");
         return Outcome::SteadyFailed;
     };
-    let script = render(shell, exe, &wrappers);
+    let script = render(args.shell, exe, &wrappers);
     match std::io::stdout().lock().write_all(script.as_bytes()) {
         // `steady init bash | head` is not a failure.
         Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
@@ -132,24 +129,25 @@ fn expand(list: &[String]) -> Vec<String> {
 
 /// A name steady does not know: it is still wrapped (the user asked), but said so, with the
 /// nearest known name when it looks like a slip.
-fn warn_unknown(name: &str) {
+fn warn_unknown(name: &str, shell: InitShell) {
     ui::warn(&format!(
         "--wrap: steady knows no installer `{name}`; its function runs it through steady, which \
          execs it unchanged"
     ));
-    let mut known = installer::default_wrap();
-    known.extend(
-        ["uvx", "npx", "python", "python3", "cargo", "go", "apt-get"]
-            .iter()
-            .map(|s| s.to_string()),
-    );
-    let known: Vec<&str> = known.iter().map(String::as_str).collect();
+    let known: Vec<&str> = installer::INSTALLERS
+        .iter()
+        .flat_map(|i| i.programs.iter().chain(i.run_launchers))
+        .copied()
+        .chain(["python", "python3"])
+        .collect();
     match ui::did_you_mean(name, &known) {
         Some(meant) => ui::hint(&format!("did you mean `{meant}`?")),
-        None => ui::hint(
-            "steady wraps installers (`steady init bash --wrap default,python3` adds Python's \
+        None => ui::hint(&format!(
+            "steady wraps installers (`steady init {} --wrap default,python3` adds Python's \
              `-m pip`); see the README's Shell integration",
-        ),
+            clap::ValueEnum::to_possible_value(&shell)
+                .map_or_else(|| "bash".to_owned(), |v| v.get_name().to_owned())
+        )),
     }
 }
 
@@ -246,7 +244,7 @@ fn render(shell: InitShell, exe: &str, names: &[(&str, Kind)]) -> String {
             _ => out.push_str(&wrapper.replace("@NAME@", name)),
         }
     }
-    out.push_str(tail);
+    out.push_str(&tail.replace("@STEADY@", &exe));
     out
 }
 
