@@ -389,3 +389,50 @@ fn doctor_lists_only_the_workarounds_that_apply() {
     let k = known(&["--timeout", "1s", "--", "./build.sh"]);
     assert_eq!(k, "none (not an installer steady knows)");
 }
+
+/// doctor names the `--lock-url` lock it would also take, without connecting to the server
+/// (this one does not exist).
+#[test]
+fn doctor_names_the_remote_lock_without_connecting() {
+    if !cfg!(feature = "postgres") {
+        skip("steady was built without the `postgres` feature");
+        return;
+    }
+    let ctx = Ctx::new();
+    let remote = |extra: &[&str]| {
+        let out = run(ctx
+            .steady()
+            .env("UV_CACHE_DIR", ctx.cache())
+            .env("PGPASSWORD", "secret")
+            .args([
+                "doctor",
+                "--lock-url",
+                "postgres://steady:pw@db.invalid/locks",
+            ])
+            .args(extra)
+            .args(["--", "uv", "pip", "install", "x"]));
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+        assert!(
+            !stdout(&out).contains("pw"),
+            "a password shown:\n{}",
+            stdout(&out)
+        );
+        stdout(&out)
+            .lines()
+            .find_map(|l| l.strip_prefix("remote lock"))
+            .unwrap_or_default()
+            .trim()
+            .to_owned()
+    };
+    let line = remote(&[]);
+    assert!(
+        line.starts_with("an exclusive advisory lock in PostgreSQL at db.invalid:5432/locks, named by the cache's canonical path"),
+        "{line}"
+    );
+    let line = remote(&["--shared", "--lock-namespace", "fleet-uv"]);
+    assert!(
+        line.starts_with("a shared advisory lock") && line.contains("namespace `fleet-uv`"),
+        "{line}"
+    );
+    assert_eq!(remote(&["--no-lock"]), "");
+}
