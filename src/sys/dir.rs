@@ -1,12 +1,9 @@
-//! Directory operations for `recovery/clean/remove.rs`, all relative to an open directory and
-//! never following a symlink.
+//! Directory operations for `recovery/clean/remove.rs`: every one works relative to an open
+//! directory and never follows a symlink, so a path component swapped for a symlink mid-walk
+//! cannot redirect a deletion. Needs no `unsafe`: `nix` wraps every call.
 
 use std::io;
-use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
-
-// Directory operations for `remove.rs`: every one works relative to an open directory and
-// never follows a symlink, so a path component swapped for a symlink mid-walk cannot redirect
-// a deletion.
+use std::os::fd::{BorrowedFd, OwnedFd};
 
 /// Opens the directory at `path`, refusing a symlink at its last component.
 pub fn open_dir_nofollow(path: &std::path::Path) -> io::Result<OwnedFd> {
@@ -89,46 +86,21 @@ pub fn make_dir_writable(dir: BorrowedFd) -> io::Result<()> {
 
 /// The names in the directory `dir`, without `.` and `..`.
 pub fn list_dir(dir: BorrowedFd) -> io::Result<Vec<std::ffi::OsString>> {
+    use nix::unistd::{Whence, lseek};
     use std::os::unix::ffi::OsStrExt;
-    // fdopendir takes ownership of its descriptor, so it gets a duplicate.
-    // SAFETY: F_DUPFD_CLOEXEC on a descriptor the caller keeps open.
-    let dup = unsafe { libc::fcntl(dir.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 3) };
-    if dup < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: `dup` is a fresh descriptor; on success the DIR owns it.
-    let stream = unsafe { libc::fdopendir(dup) };
-    if stream.is_null() {
-        let e = io::Error::last_os_error();
-        // SAFETY: fdopendir failed, so `dup` is still ours to close.
-        unsafe { libc::close(dup) };
-        return Err(e);
-    }
-    // The duplicate shares the offset of `dir`: start from the beginning.
-    // SAFETY: `stream` is a valid DIR.
-    unsafe { libc::rewinddir(stream) };
+    // fdopendir takes ownership of its descriptor, so it gets a duplicate. The duplicate
+    // shares the offset of `dir`, which an earlier listing may have moved: start from the
+    // beginning.
+    let dup = dir.try_clone_to_owned()?;
+    lseek(&dup, 0, Whence::SeekSet)?;
+    let mut stream = nix::dir::Dir::from_fd(dup)?;
     let mut names = Vec::new();
-    let result = loop {
-        // SAFETY: errno is cleared to tell the end from an error, as readdir(3) says.
-        unsafe { *libc::__errno_location() = 0 };
-        // SAFETY: `stream` is a valid DIR; the entry stays valid until the next readdir.
-        let entry = unsafe { libc::readdir(stream) };
-        if entry.is_null() {
-            let errno = io::Error::last_os_error();
-            break if errno.raw_os_error() == Some(0) {
-                Ok(())
-            } else {
-                Err(errno)
-            };
-        }
-        // SAFETY: d_name is a NUL-terminated name inside the valid entry.
-        let name = unsafe { std::ffi::CStr::from_ptr((*entry).d_name.as_ptr()) };
-        let bytes = name.to_bytes();
+    for entry in stream.iter() {
+        let entry = entry?;
+        let bytes = entry.file_name().to_bytes();
         if bytes != b"." && bytes != b".." {
             names.push(std::ffi::OsStr::from_bytes(bytes).to_owned());
         }
-    };
-    // SAFETY: closes the DIR and its descriptor exactly once.
-    unsafe { libc::closedir(stream) };
-    result.map(|()| names)
+    }
+    Ok(names)
 }

@@ -1,8 +1,11 @@
-//! Socket options for the PostgreSQL lock backend's connection.
+//! Socket options for the PostgreSQL lock backend's connection. Needs no `unsafe`: `nix`
+//! wraps each option.
 
 use std::io;
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::fd::BorrowedFd;
 use std::time::Duration;
+
+use nix::sys::socket::{setsockopt, sockopt};
 
 /// Turns on TCP keep-alive with short timers on a connected socket (`idle` before the first
 /// probe, then every `interval`, `count` probes) and bounds how long sent data may go
@@ -16,35 +19,13 @@ pub fn tcp_keepalive(
     count: u32,
     user_timeout: Duration,
 ) -> io::Result<()> {
-    let set = |level: libc::c_int, name: libc::c_int, value: libc::c_int| -> io::Result<()> {
-        // SAFETY: setsockopt reads one int from a valid pointer, on a socket the caller owns.
-        let r = unsafe {
-            libc::setsockopt(
-                fd.as_raw_fd(),
-                level,
-                name,
-                (&value as *const libc::c_int).cast(),
-                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-            )
-        };
-        if r == 0 {
-            Ok(())
-        } else {
-            Err(io::Error::last_os_error())
-        }
-    };
-    let secs = |d: Duration| d.as_secs().clamp(1, i32::MAX as u64) as libc::c_int;
-    set(libc::SOL_SOCKET, libc::SO_KEEPALIVE, 1)?;
-    set(libc::IPPROTO_TCP, libc::TCP_KEEPIDLE, secs(idle))?;
-    set(libc::IPPROTO_TCP, libc::TCP_KEEPINTVL, secs(interval))?;
-    set(
-        libc::IPPROTO_TCP,
-        libc::TCP_KEEPCNT,
-        count.clamp(1, 127) as libc::c_int,
-    )?;
-    set(
-        libc::IPPROTO_TCP,
-        libc::TCP_USER_TIMEOUT,
-        user_timeout.as_millis().clamp(1, i32::MAX as u128) as libc::c_int,
-    )
+    // The kernel takes ints: seconds from 1, at most 127 probes, milliseconds from 1.
+    let secs = |d: Duration| d.as_secs().clamp(1, i32::MAX as u64) as u32;
+    setsockopt(&fd, sockopt::KeepAlive, &true)?;
+    setsockopt(&fd, sockopt::TcpKeepIdle, &secs(idle))?;
+    setsockopt(&fd, sockopt::TcpKeepInterval, &secs(interval))?;
+    setsockopt(&fd, sockopt::TcpKeepCount, &count.clamp(1, 127))?;
+    let millis = user_timeout.as_millis().clamp(1, i32::MAX as u128) as u32;
+    setsockopt(&fd, sockopt::TcpUserTimeout, &millis)?;
+    Ok(())
 }

@@ -1,19 +1,24 @@
 //! The output path of `attempt`: `splice`, `tee`, pipe sizes, reads into spare capacity, and
-//! the duplicate of steady's stdout or stderr the command's output is written to.
+//! the duplicate of steady's stdout or stderr the command's output is written to. Needs
+//! `unsafe` for the read into a `Vec`'s spare capacity (std's safe reads want initialized
+//! bytes) and for `FIONREAD`, which neither `nix` nor std wraps.
 
 use std::io;
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 
-/// Duplicates steady's stdout or stderr into an owned descriptor, for writing the command's
-/// output unbuffered.
+use nix::errno::Errno;
+use nix::fcntl::{FcntlArg, SpliceFFlags, fcntl};
+
+/// Duplicates steady's stdout (1) or stderr (2) into an owned descriptor, for writing the
+/// command's output unbuffered. The copy is close-on-exec and numbered 3 or above, so the
+/// command never inherits it as a stray descriptor.
 pub fn dup_stdio(fd: RawFd) -> io::Result<std::fs::File> {
-    // SAFETY: fd 1 and 2 are open for the life of the process; dup gives an owned copy.
-    let new = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 3) };
-    if new < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: `new` is a fresh descriptor we own.
-    Ok(unsafe { std::fs::File::from_raw_fd(new) })
+    let copy = match fd {
+        1 => io::stdout().as_fd().try_clone_to_owned()?,
+        2 => io::stderr().as_fd().try_clone_to_owned()?,
+        _ => return Err(io::Error::from_raw_os_error(libc::EBADF)),
+    };
+    Ok(copy.into())
 }
 
 // Zero-copy output for `attempt`: the command's pipe is moved to steady's stdout or stderr by
@@ -22,70 +27,40 @@ pub fn dup_stdio(fd: RawFd) -> io::Result<std::fs::File> {
 // blocking the watchdog, even when the other end's file description is in blocking mode (it
 // is shared with whoever started steady, so steady must not change its flags).
 
-/// Turns a syscall's `ssize_t` into a byte count or the errno it set.
-fn byte_count(r: isize) -> io::Result<usize> {
-    if r >= 0 {
-        Ok(r as usize)
-    } else {
-        Err(io::Error::last_os_error())
+/// Retries `call` while a signal interrupts it (the watchdog looks at signals in its poll
+/// loop, not here).
+fn retry_eintr<T>(mut call: impl FnMut() -> nix::Result<T>) -> io::Result<T> {
+    loop {
+        match call() {
+            Err(Errno::EINTR) => continue,
+            other => return Ok(other?),
+        }
     }
 }
 
 /// `splice(2)` from the pipe `from` to `to` (a pipe or a file), up to `len` bytes, without
 /// waiting. `Ok(0)` is end of file (`from` empty, no writer left).
 pub fn splice(from: BorrowedFd, to: BorrowedFd, len: usize) -> io::Result<usize> {
-    loop {
-        // SAFETY: two descriptors the caller keeps open; null offsets use the file positions.
-        let r = unsafe {
-            libc::splice(
-                from.as_raw_fd(),
-                std::ptr::null_mut(),
-                to.as_raw_fd(),
-                std::ptr::null_mut(),
-                len,
-                libc::SPLICE_F_MOVE | libc::SPLICE_F_NONBLOCK,
-            )
-        };
-        match byte_count(r) {
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            other => return other,
-        }
-    }
+    // No offsets: both ends use (and advance) their file positions.
+    let flags = SpliceFFlags::SPLICE_F_MOVE | SpliceFFlags::SPLICE_F_NONBLOCK;
+    retry_eintr(|| nix::fcntl::splice(from, None, to, None, len, flags))
 }
 
 /// `tee(2)`: copies up to `len` bytes from the head of the pipe `from` into the pipe `to`
 /// (page references, not bytes), leaving them in `from`. Never waits; `Ok(0)` is end of file.
 pub fn tee(from: BorrowedFd, to: BorrowedFd, len: usize) -> io::Result<usize> {
-    loop {
-        // SAFETY: two pipe descriptors the caller keeps open.
-        let r = unsafe {
-            libc::tee(
-                from.as_raw_fd(),
-                to.as_raw_fd(),
-                len,
-                libc::SPLICE_F_NONBLOCK,
-            )
-        };
-        match byte_count(r) {
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            other => return other,
-        }
-    }
+    retry_eintr(|| nix::fcntl::tee(from, to, len, SpliceFFlags::SPLICE_F_NONBLOCK))
 }
 
 /// Asks for a pipe buffer of `bytes` (`F_SETPIPE_SZ`); returns the size the kernel gave.
 pub fn set_pipe_size(pipe: BorrowedFd, bytes: usize) -> io::Result<usize> {
     let bytes = libc::c_int::try_from(bytes).unwrap_or(libc::c_int::MAX);
-    // SAFETY: fcntl with an integer argument on a descriptor the caller keeps open.
-    let r = unsafe { libc::fcntl(pipe.as_raw_fd(), libc::F_SETPIPE_SZ, bytes) };
-    byte_count(r as isize)
+    Ok(fcntl(pipe, FcntlArg::F_SETPIPE_SZ(bytes))? as usize)
 }
 
 /// The size of a pipe's buffer (`F_GETPIPE_SZ`).
 pub fn pipe_size(pipe: BorrowedFd) -> io::Result<usize> {
-    // SAFETY: F_GETPIPE_SZ only reads the pipe's size.
-    let r = unsafe { libc::fcntl(pipe.as_raw_fd(), libc::F_GETPIPE_SZ) };
-    byte_count(r as isize)
+    Ok(fcntl(pipe, FcntlArg::F_GETPIPE_SZ)? as usize)
 }
 
 /// `read(2)` into the unused capacity of `buf`, appending what came. Unlike a read into a
@@ -95,7 +70,7 @@ pub fn read_into(fd: BorrowedFd, buf: &mut Vec<u8>) -> nix::Result<usize> {
     // SAFETY: the kernel writes at most `spare.len()` bytes into the spare capacity.
     let r = unsafe { libc::read(fd.as_raw_fd(), spare.as_mut_ptr().cast(), spare.len()) };
     if r < 0 {
-        return Err(nix::errno::Errno::last());
+        return Err(Errno::last());
     }
     let n = r as usize;
     // SAFETY: the first `n` bytes of the spare capacity were just written by read(2).
@@ -108,12 +83,13 @@ pub fn bytes_readable(pipe: BorrowedFd) -> io::Result<usize> {
     let mut n: libc::c_int = 0;
     // SAFETY: FIONREAD writes one int into the valid pointer.
     let r = unsafe { libc::ioctl(pipe.as_raw_fd(), libc::FIONREAD, &mut n) };
-    byte_count(r as isize).map(|_| n.max(0) as usize)
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(n.max(0) as usize)
 }
 
 /// The status flags of an open file description (`F_GETFL`).
 pub fn status_flags(fd: BorrowedFd) -> io::Result<i32> {
-    // SAFETY: F_GETFL only reads the descriptor's flags.
-    let r = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) };
-    byte_count(r as isize).map(|f| f as i32)
+    Ok(fcntl(fd, FcntlArg::F_GETFL)?)
 }

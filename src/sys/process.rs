@@ -1,5 +1,8 @@
 //! Processes: the subreaper and die-with-parent settings, signalling, reaping, the re-raise
 //! that ends steady by its command's signal, and facts about processes (`euid`, clock ticks).
+//! Needs `unsafe` twice: `pre_exec` (a closure run between fork and exec must be
+//! async-signal-safe, which the compiler cannot check) and resetting a signal disposition in
+//! `reraise` (`nix` marks every disposition change unsafe).
 
 use std::io;
 
@@ -9,12 +12,7 @@ use nix::unistd::Pid;
 /// Makes orphaned descendants re-parent to steady, so escapees (`setsid`, double fork) can be
 /// found and killed.
 pub fn become_subreaper() -> io::Result<()> {
-    // SAFETY: prctl with integer arguments.
-    if unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) } == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
+    Ok(nix::sys::prctl::set_child_subreaper(true)?)
 }
 
 /// Makes the command's direct child die with steady (`PR_SET_PDEATHSIG`). Grandchildren are
@@ -27,17 +25,14 @@ pub fn die_with_parent(cmd: &mut std::process::Command) {
     }
 }
 
-/// Runs in the forked child before exec; if steady already died between fork and prctl, the
-/// child exits at once.
+/// Runs in the forked child before exec, so it makes only async-signal-safe calls (two plain
+/// syscalls; no allocation). If steady already died between fork and prctl, the child does
+/// not run the command: the error makes std end the child with `_exit` before exec (the error
+/// and exit status go to a parent that is no longer there).
 fn child_die_with_parent(parent: i32) -> io::Result<()> {
-    // SAFETY: async-signal-safe calls only (prctl, getppid).
-    unsafe {
-        if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        if libc::getppid() != parent {
-            libc::_exit(125);
-        }
+    nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)?;
+    if nix::unistd::getppid().as_raw() != parent {
+        return Err(io::Error::from_raw_os_error(libc::ESRCH));
     }
     Ok(())
 }
@@ -106,19 +101,16 @@ pub fn reap_any() -> Option<(i32, Ended)> {
 /// Ends steady by the signal its command died of, so that a calling shell sees a real signal
 /// death (bash stops a loop on SIGINT). Core dumps are off so the re-raise leaves no core.
 pub fn reraise(sig: i32) -> ! {
-    // SAFETY: resetting a disposition and raising a signal on ourselves.
-    unsafe {
-        let no_core = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
-        libc::setrlimit(libc::RLIMIT_CORE, &no_core);
-        libc::signal(sig, libc::SIG_DFL);
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        libc::sigaddset(&mut set, sig);
-        libc::sigprocmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
-        libc::raise(sig);
+    // Each step may fail; the exit below is the fallback either way.
+    let _ = nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_CORE, 0, 0);
+    if let Ok(signal) = Signal::try_from(sig) {
+        // SAFETY: SIG_DFL installs no handler code; steady is single-threaded, so no other
+        // thread relies on the handler being there.
+        let _ = unsafe { signal::signal(signal, signal::SigHandler::SigDfl) };
+        let mut set = signal::SigSet::empty();
+        set.add(signal);
+        let _ = set.thread_unblock();
+        let _ = signal::raise(signal);
     }
     std::process::exit(128 + sig)
 }
@@ -129,9 +121,11 @@ pub fn euid() -> u32 {
 
 /// Clock ticks per second, for `/proc/<pid>/stat` start times.
 pub fn clock_ticks() -> u64 {
-    // SAFETY: sysconf has no preconditions.
-    let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    if t > 0 { t as u64 } else { 100 }
+    use nix::unistd::{SysconfVar, sysconf};
+    match sysconf(SysconfVar::CLK_TCK) {
+        Ok(Some(t)) if t > 0 => t as u64,
+        _ => 100,
+    }
 }
 
 /// Whether a process with this pid exists (it may belong to another user).

@@ -1,9 +1,11 @@
 //! Signals: steady's handlers, the self-pipe they wake the poll loop with, and the record of
-//! which signals arrived and who sent them. Unsafe because installing a handler is (the
-//! handler must stay async-signal-safe) and the handler reads the kernel's `siginfo`.
+//! which signals arrived and who sent them. Needs `unsafe` in three places: installing a
+//! handler (`sigaction` cannot check that the handler is async-signal-safe), reading the
+//! kernel's `siginfo` in it, and its `write(2)` to a pipe known only by its number (an atomic
+//! is all a handler may read, so there is no `OwnedFd` to borrow).
 
 use std::io;
-use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 
 use nix::sys::signal::{self, SaFlags, SigAction, SigHandler, SigSet, Signal};
@@ -45,31 +47,44 @@ extern "C" fn on_signal(sig: libc::c_int, info: *mut libc::siginfo_t, _ctx: *mut
     PENDING.fetch_or(bit, Ordering::SeqCst);
     let fd = WAKE_FD.load(Ordering::SeqCst);
     if fd >= 0 {
-        // SAFETY: write(2) is async-signal-safe; errno is saved and restored around it.
-        unsafe {
-            let saved = *libc::__errno_location();
-            libc::write(fd, [0u8].as_ptr().cast(), 1);
-            *libc::__errno_location() = saved;
-        }
+        // The write may fail (pipe full: a wake-up is already pending) and set errno, which
+        // the interrupted code may be about to read; it gets its value back.
+        let saved = nix::errno::Errno::last_raw();
+        // SAFETY: write(2) is async-signal-safe; `fd` is the pipe's write end, which
+        // SignalPipe keeps open for as long as WAKE_FD names it, and the buffer is one byte.
+        unsafe { libc::write(fd, [0u8].as_ptr().cast(), 1) };
+        nix::errno::Errno::set_raw(saved);
     }
 }
 
 /// The read end of the self-pipe every handled signal writes a byte to.
 pub struct SignalPipe {
     read: OwnedFd,
-    _write: OwnedFd,
+    write: OwnedFd,
 }
 
 impl SignalPipe {
     pub fn fd(&self) -> BorrowedFd<'_> {
-        // SAFETY: the fd is owned by self and stays open while the borrow lives.
-        unsafe { BorrowedFd::borrow_raw(self.read.as_raw_fd()) }
+        self.read.as_fd()
     }
 
     /// Empties the pipe; the signals themselves are read with [`take_signals`].
     pub fn drain(&self) {
         let mut buf = [0u8; 64];
         while matches!(nix::unistd::read(&self.read, &mut buf), Ok(n) if n > 0) {}
+    }
+}
+
+impl Drop for SignalPipe {
+    /// Stops the handler writing to the pipe before its descriptors close (and their numbers
+    /// are reused), unless a later `install_signal_handlers` already points it elsewhere.
+    fn drop(&mut self) {
+        let _ = WAKE_FD.compare_exchange(
+            self.write.as_raw_fd(),
+            -1,
+            Ordering::SeqCst,
+            Ordering::SeqCst,
+        );
     }
 }
 
@@ -84,13 +99,11 @@ pub fn install_signal_handlers() -> io::Result<SignalPipe> {
         SigSet::empty(),
     );
     for sig in HANDLED {
-        // SAFETY: the handler only touches atomics and calls write(2).
+        // SAFETY: the handler only touches atomics, errno and write(2), all
+        // async-signal-safe.
         unsafe { signal::sigaction(sig, &action) }?;
     }
-    Ok(SignalPipe {
-        read,
-        _write: write,
-    })
+    Ok(SignalPipe { read, write })
 }
 
 /// A signal that arrived since the last call, and whether a process (not a terminal) sent it.

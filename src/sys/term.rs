@@ -1,7 +1,8 @@
 //! Terminals: whether steady's stdio is one, whether steady owns the foreground, and window
-//! sizes for the pty a command may get.
+//! sizes for the pty a command may get. Needs `unsafe` only for the window-size ioctls
+//! (`TIOCGWINSZ`, `TIOCSWINSZ`), which neither `nix` nor std wraps.
 
-use std::io;
+use std::io::{self, IsTerminal};
 use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
 
 /// True when stdin is a terminal whose foreground process group is steady's own: a developer
@@ -13,15 +14,26 @@ pub fn owns_foreground_terminal() -> bool {
         && nix::unistd::tcgetpgrp(&stdin).is_ok_and(|pg| pg == nix::unistd::getpgrp())
 }
 
+/// Whether steady's stdin (0), stdout (1) or stderr (2) is a terminal; any other number is
+/// not asked about (std's `IsTerminal` needs a descriptor it can borrow, and only the standard
+/// streams are always open).
 pub fn is_terminal(fd: RawFd) -> bool {
-    // SAFETY: isatty only inspects the descriptor.
-    unsafe { libc::isatty(fd) == 1 }
+    match fd {
+        0 => io::stdin().is_terminal(),
+        1 => io::stdout().is_terminal(),
+        2 => io::stderr().is_terminal(),
+        _ => false,
+    }
 }
 
 /// The window size of a terminal (`TIOCGWINSZ`), or `None` when `fd` is not one.
 pub fn window_size(fd: BorrowedFd) -> Option<libc::winsize> {
-    // SAFETY: a zeroed winsize is a valid out-parameter for TIOCGWINSZ.
-    let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
+    let mut ws = libc::winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
     // SAFETY: TIOCGWINSZ writes one winsize into the valid pointer.
     let ok = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCGWINSZ, &mut ws) } == 0;
     ok.then_some(ws)

@@ -1,5 +1,7 @@
-//! The process interval timer (`setitimer`), whose SIGALRM interrupts a blocking `flock` so a
-//! lock wait can time out. Unsafe because `nix` does not wrap `setitimer`.
+//! The process interval timer, whose SIGALRM interrupts a blocking `flock` so that a lock wait
+//! can time out and report progress. Needs `unsafe` for `setitimer(2)`, which `nix` does not
+//! wrap; its POSIX timers would do, but would add a kernel object created on first use (and
+//! so a new way for a lock wait to fail) to the one path that bounds how long steady waits.
 
 use std::time::Duration;
 
@@ -7,9 +9,11 @@ use std::time::Duration;
 /// 10 ms, so that a blocking call entered just after a tick is still interrupted (flock(1) does
 /// the same).
 pub fn set_alarm(after: Option<Duration>) {
+    // `as _`: the field types (`time_t`, `suseconds_t`) are named differently on glibc and
+    // musl, and musl's names are deprecated in the libc crate.
     let to_tv = |d: Duration| libc::timeval {
-        tv_sec: d.as_secs() as libc::time_t,
-        tv_usec: d.subsec_micros() as libc::suseconds_t,
+        tv_sec: d.as_secs() as _,
+        tv_usec: d.subsec_micros() as _,
     };
     let (value, interval) = match after {
         Some(d) => (
@@ -22,6 +26,6 @@ pub fn set_alarm(after: Option<Duration>) {
         it_interval: interval,
         it_value: value,
     };
-    // SAFETY: plain syscall with a valid struct; the old value is not wanted.
+    // SAFETY: plain syscall reading one valid struct; the old value is not wanted (null).
     unsafe { libc::setitimer(libc::ITIMER_REAL, &timer, std::ptr::null_mut()) };
 }
