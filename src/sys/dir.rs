@@ -1,6 +1,7 @@
 //! Directory operations for `recovery/clean/remove.rs`: every one works relative to an open
 //! directory and never follows a symlink, so a path component swapped for a symlink mid-walk
-//! cannot redirect a deletion. Needs no `unsafe`: `nix` wraps every call.
+//! cannot redirect a deletion. Needs `unsafe` only for `renameat2`, which `nix` wraps for
+//! glibc targets alone (see `rename_noreplace`).
 
 use std::io;
 use std::os::fd::{BorrowedFd, OwnedFd};
@@ -51,20 +52,40 @@ pub fn unlink_at(dir: BorrowedFd, name: &std::ffi::OsStr, is_dir: bool) -> io::R
 
 /// `renameat2(RENAME_NOREPLACE)`: moves `old` in `old_dir` to `new` in `new_dir`, failing
 /// with `EEXIST` rather than replacing anything there.
+///
+/// Made as a raw syscall: `nix::fcntl::renameat2` exists only for glibc targets (it calls
+/// glibc's wrapper, which musl lacks), and one path for every libc keeps the static musl
+/// build doing exactly what the tested glibc build does.
 pub fn rename_noreplace(
     old_dir: BorrowedFd,
     old: &std::ffi::OsStr,
     new_dir: BorrowedFd,
     new: &std::ffi::OsStr,
 ) -> io::Result<()> {
-    use nix::fcntl::{RenameFlags, renameat2};
-    Ok(renameat2(
-        old_dir,
-        old,
-        new_dir,
-        new,
-        RenameFlags::RENAME_NOREPLACE,
-    )?)
+    use std::ffi::CString;
+    use std::os::fd::AsRawFd;
+    use std::os::unix::ffi::OsStrExt;
+    let c_name = |name: &std::ffi::OsStr| {
+        CString::new(name.as_bytes()).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))
+    };
+    let (old, new) = (c_name(old)?, c_name(new)?);
+    // SAFETY: renameat2 reads two NUL-terminated names that outlive the call and two
+    // descriptors the caller keeps open; it writes nothing of ours.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_renameat2,
+            old_dir.as_raw_fd(),
+            old.as_ptr(),
+            new_dir.as_raw_fd(),
+            new.as_ptr(),
+            libc::RENAME_NOREPLACE,
+        )
+    };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
 }
 
 /// Creates the directory `name` inside `dir` with `mode`.

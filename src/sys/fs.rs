@@ -111,9 +111,11 @@ pub fn fstat(fd: RawFd) -> io::Result<libc::stat> {
 
 /// `f_type` of the filesystem holding `path` (statfs magic), to tell NFS and friends apart.
 pub fn filesystem_magic(path: &std::path::Path) -> Option<i64> {
+    // `f_type` is a signed long on glibc and an unsigned long on musl; the magic numbers are
+    // 32-bit values, so both become the same i64.
     nix::sys::statfs::statfs(path)
         .ok()
-        .map(|s| s.filesystem_type().0)
+        .map(|s| i64::from(s.filesystem_type().0 as u32))
 }
 
 #[cfg(test)]
@@ -163,7 +165,8 @@ mod tests {
         );
         // SAFETY: the handler does nothing.
         unsafe { sigaction(Signal::SIGUSR2, &action) }.unwrap();
-        let me = nix::sys::pthread::pthread_self();
+        // As a number: musl's pthread_t is a pointer, which may not cross threads.
+        let me = nix::sys::pthread::pthread_self() as usize;
         let done = std::sync::Arc::new(AtomicBool::new(false));
         let ticker = {
             let done = done.clone();
@@ -172,7 +175,7 @@ mod tests {
             std::thread::spawn(move || {
                 while !done.load(Ordering::SeqCst) {
                     std::thread::sleep(Duration::from_millis(20));
-                    let _ = nix::sys::pthread::pthread_kill(me, Signal::SIGUSR2);
+                    let _ = nix::sys::pthread::pthread_kill(me as libc::pthread_t, Signal::SIGUSR2);
                 }
             })
         };

@@ -10,6 +10,7 @@
 //! Callers use the names re-exported below (`sys::flock`, `sys::take_signals`, ...), not the
 //! files, so the split stays an internal matter.
 
+#[allow(unsafe_code)]
 mod dir;
 #[allow(unsafe_code)]
 mod fs;
