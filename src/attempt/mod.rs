@@ -965,7 +965,7 @@ pub fn run_watched(
             // No grace: while the command goes on, another machine may already be writing
             // beside it, and a TERM handler would only write more.
             stopped = Some(StopReason::LockLost);
-            tree::signal_tree(pgid, Signal::SIGKILL);
+            tree::freeze_and_kill(pgid);
             kill_at = Some(now);
             killed = true;
         }
@@ -973,7 +973,7 @@ pub fn run_watched(
             && now >= at
             && !killed
         {
-            tree::signal_tree(pgid, Signal::SIGKILL);
+            tree::freeze_and_kill(pgid);
             killed = true;
         }
 

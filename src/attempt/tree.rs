@@ -203,6 +203,45 @@ pub fn signal_tree(pgid: Option<i32>, sig: Signal) {
     }
 }
 
+/// Stopped by a signal or a tracer: it runs no more code, so it cannot fork.
+fn is_frozen(state: char) -> bool {
+    state == 'T' || state == 't'
+}
+
+/// Rounds of freezing before steady gives up waiting for every process to stop (one in
+/// uninterruptible sleep stops only when it wakes) and kills what it has.
+const FREEZE_ROUNDS: usize = 200;
+
+/// Kills every descendant, also of a tree that keeps forking while it is killed: one round of
+/// KILL to the processes a scan found misses those forked between the scan and the kill. So
+/// the tree is frozen first: SIGSTOP to every process found, then scan again and stop any
+/// still running (a child forked before its parent stopped), until a scan finds every one
+/// stopped. A stopped process cannot fork, so then the tree is complete, and one KILL to each
+/// (KILL ends stopped processes too) ends it. The caller still scans afterwards: what does
+/// not die (uninterruptible sleep) is counted there.
+pub fn freeze_and_kill(pgid: Option<i32>) {
+    for _ in 0..FREEZE_ROUNDS {
+        if let Some(pg) = pgid {
+            sys::kill_group(pg, Signal::SIGSTOP);
+        }
+        let running: Vec<i32> = scan()
+            .into_iter()
+            .filter(|p| !is_dead(p.state) && !is_frozen(p.state))
+            .map(|p| p.pid)
+            .collect();
+        if running.is_empty() {
+            break;
+        }
+        for pid in running {
+            sys::kill(pid, Signal::SIGSTOP);
+        }
+        // Let the stops land before looking again (a signal is acted on when its target
+        // next runs); short, as a forker keeps forking until then.
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    signal_tree(pgid, Signal::SIGKILL);
+}
+
 /// How the rest of an attempt's tree is ended.
 pub struct Ending {
     /// The command's own process group, if it has one.
@@ -215,8 +254,8 @@ pub struct Ending {
     pub kill_at: Instant,
 }
 
-/// Ends every descendant: TERM (unless already sent), then KILL at `kill_at`, reaping them all,
-/// and reaps the leader last. Returns when none is left, or after a bounded wait for processes
+/// Ends every descendant: TERM (unless already sent), then at `kill_at` freezes and kills
+/// the tree (again each round while any is left), reaping them all, and reaps the leader last. Returns when none is left, or after a bounded wait for processes
 /// the kernel will not let go of (uninterruptible sleep), naming how many remain.
 pub fn end_all(signals: &SignalPipe, how: &Ending) -> usize {
     if !how.termed {
@@ -236,8 +275,10 @@ pub fn end_all(signals: &SignalPipe, how: &Ending) -> usize {
         }
         // A stop signal during the grace (a second Ctrl-C, the CI runner's TERM after its
         // INT) means: do not wait any longer.
-        if (now >= how.kill_at || sys::is_pending(&sys::STOP_SIGNALS)) && !killed {
-            signal_tree(how.pgid, Signal::SIGKILL);
+        // Again in every round after the first: whatever is still there (a process forked
+        // by one that had not yet died) is frozen and killed too.
+        if now >= how.kill_at || sys::is_pending(&sys::STOP_SIGNALS) || killed {
+            freeze_and_kill(how.pgid);
             killed = true;
         }
         let wait = if killed {

@@ -21,6 +21,9 @@ mod recover;
 mod run;
 /// `steady init`: the scripts in real bash, zsh and fish, where each wrapped call really went.
 mod shell;
+/// Issue 14, the process cases: survivors, piped stdin, timeouts, daemons, leftovers of a
+/// killed holder, bounded retries, honest messages.
+mod trust_process;
 /// The watchdog: tree kill, escapees, stall detection, deadline, signals, PID 1, terminals,
 /// byte-exact output, bounded memory, one thread, process limits (requirements R13-R20).
 mod watchdog;
