@@ -538,6 +538,19 @@ impl Supervisor<'_> {
                     .iter()
                     .map(|m| format!("set {}={}", m.var, m.value)),
             );
+            // Told to stop during the clean: the run ends here, and no retry is announced.
+            if let Some(sig) = stop_signal_pending() {
+                record.action = format!("stop: {sig}");
+                report.attempts.push(record);
+                ui::status(&format!(
+                    "attempt {attempt_no} failed ({}); stopped by {sig}, so it is not retried",
+                    result.ending.describe()
+                ));
+                return Outcome::Signaled {
+                    signal: sig as i32,
+                    reraise: true,
+                };
+            }
             ui::warn(&format!(
                 "attempt {attempt_no} of {total} failed ({}, {class}){}; retrying in {}",
                 result.ending.describe(),
@@ -558,7 +571,7 @@ impl Supervisor<'_> {
             };
             report.attempts.push(record);
             actions.push(format!(
-                "attempt {attempt_no}: {}{}",
+                "{}{}",
                 result.ending.describe(),
                 if did.is_empty() {
                     String::new()
@@ -643,8 +656,10 @@ impl Supervisor<'_> {
                     ui::command_line(&s.command)
                 ));
                 if *reason == StopReason::LockLost {
+                    // Why it was lost is said above; whether the server is up now is not
+                    // known here (an ended session leaves it up), so no guess about it.
                     ui::error(
-                        "the lock no longer kept other machines out of the cache; run again once its server is back",
+                        "hint: the lock no longer kept other machines out of the cache, so the command was stopped; run again, or give --retries to have steady take the lock again and retry by itself",
                     );
                     Outcome::LockTimeout
                 } else {
@@ -661,16 +676,18 @@ impl Supervisor<'_> {
             other => return report_spawn_failure(&s.command, other),
         };
         if attempts > 1 {
-            let history = history.join("; ");
             if outcome == Outcome::Success {
                 ui::status(&format!(
-                    "succeeded on attempt {attempts} of {} ({history})",
-                    s.retries + 1
+                    "succeeded on attempt {attempts} of {} ({})",
+                    s.retries + 1,
+                    summarize(history)
                 ));
             } else {
+                let mut all = history.to_vec();
+                all.push(ending.describe());
                 ui::status(&format!(
-                    "gave up after {attempts} attempts ({history}; attempt {attempts}: {})",
-                    ending.describe()
+                    "gave up after {attempts} attempts ({})",
+                    summarize(&all)
                 ));
             }
         }
@@ -698,6 +715,47 @@ fn remote_failed(failure: RemoteFailure, message: &str, command: &str) -> Outcom
     };
     ui::error(&format!("{message}; {command}. {advice}"));
     outcome
+}
+
+/// A stop signal (INT, TERM, HUP, QUIT) that arrived and was not yet acted on; it stays
+/// pending for whoever looks next.
+fn stop_signal_pending() -> Option<nix::sys::signal::Signal> {
+    if !sys::is_pending(&sys::STOP_SIGNALS) {
+        return None;
+    }
+    let stop = sys::take_signals()
+        .into_iter()
+        .find(|a| sys::STOP_SIGNALS.contains(&a.signal))?;
+    sys::repost(stop);
+    Some(stop.signal)
+}
+
+/// The attempts' endings in a few words however many there were: a run of equal endings is
+/// one entry (`attempts 1-12: timed out`), and of more than six entries only the first three
+/// and the last two are named.
+fn summarize(endings: &[String]) -> String {
+    let mut runs: Vec<(usize, usize, &str)> = Vec::new();
+    for (i, e) in endings.iter().enumerate() {
+        match runs.last_mut() {
+            Some((_, last, text)) if *text == e.as_str() => *last = i + 1,
+            _ => runs.push((i + 1, i + 1, e)),
+        }
+    }
+    let show = |&(first, last, text): &(usize, usize, &str)| {
+        if first == last {
+            format!("attempt {first}: {text}")
+        } else {
+            format!("attempts {first}-{last}: {text}")
+        }
+    };
+    let mut shown: Vec<String> = runs.iter().map(show).collect();
+    if shown.len() > 6 {
+        let tail = shown.split_off(shown.len() - 2);
+        shown.truncate(3);
+        shown.push("…".into());
+        shown.extend(tail);
+    }
+    shown.join("; ")
 }
 
 /// A diagnosis as words: `cache corruption: alpha`, `network`.

@@ -11,6 +11,10 @@ use crate::duration::parse as parse_duration;
 use crate::env;
 use crate::recovery::CleanMode;
 
+/// The most `--retries` steady takes. Back-off is capped at 30 s, so this is close to an hour
+/// of retrying; a larger value is a typo or a wrapped `-1`, refused rather than obeyed.
+pub const MAX_RETRIES: u32 = 100;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "steady",
@@ -106,8 +110,9 @@ pub struct RunArgs {
     #[arg(long, env = env::STALL, value_name = "DUR", value_parser = parse_duration)]
     pub stall: Option<Duration>,
 
-    /// Retries after a retryable failure
-    #[arg(long, env = env::RETRIES, value_name = "N", default_value_t = 2)]
+    /// Retries after a retryable failure (at most 100)
+    #[arg(long, env = env::RETRIES, value_name = "N", default_value_t = 2,
+          value_parser = clap::value_parser!(u32).range(0..=i64::from(MAX_RETRIES)))]
     pub retries: u32,
 
     /// First back-off delay before a retry; doubles each retry, capped at 30s, with jitter

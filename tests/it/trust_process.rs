@@ -1,6 +1,8 @@
 //! Issue 14, the process cases: no process of an attempt survives a kill, even a tree that
-//! keeps forking (1). Liveness is checked by pid; bounds are generous.
+//! keeps forking (1); `--retries` is bounded and the summary short (13); steady's lines say
+//! what happens (14). Liveness is checked by pid; bounds are generous.
 
+use std::io::Read;
 use std::os::unix::process::ExitStatusExt;
 use std::process::{Child, Stdio};
 use std::time::Duration;
@@ -9,6 +11,7 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
 use crate::common::*;
+use crate::pglock::{Pg, family, machine};
 
 /// Generous: catches a hang, never a slow machine.
 const LONG: Duration = Duration::from_secs(60);
@@ -138,4 +141,141 @@ fn p1_a_forking_tree_leaves_no_survivor() {
         survivors.is_empty(),
         "survivors after {runs} runs (run, stop, count): {survivors:?}"
     );
+}
+
+/// Case 13: absurd `--retries` values are refused with 125 (flag and environment), and a run
+/// with many retries ends in a short summary.
+#[test]
+fn p13_retries_are_bounded_and_the_summary_short() {
+    let ctx = Ctx::new();
+    for (flag, env) in [
+        (Some("4294967295"), None),
+        (Some("1000"), None),
+        (None, Some("100000")),
+    ] {
+        let mut cmd = ctx.steady();
+        if let Some(v) = flag {
+            cmd.args(["--retries", v]);
+        }
+        if let Some(v) = env {
+            cmd.env("STEADY_RETRIES", v);
+        }
+        let out = run(cmd.args(["--timeout", "1s", "--", "true"]));
+        let err = stderr(&out);
+        assert_eq!(code(&out), 125, "{flag:?} {env:?}: {err}");
+        assert!(!err.contains("attempt"), "{err}");
+    }
+    let out = run(ctx.steady().args([
+        "--retries",
+        "12",
+        "--backoff",
+        "0",
+        "--timeout",
+        "100ms",
+        "--kill-after",
+        "100ms",
+        "--",
+        "sleep",
+        "30",
+    ]));
+    let err = stderr(&out);
+    assert_eq!(code(&out), 124, "{err}");
+    let summary = err
+        .lines()
+        .find(|l| l.contains("gave up after 13 attempts"))
+        .unwrap_or_else(|| panic!("no summary: {err}"));
+    assert!(summary.len() < 200, "a long summary: {summary}");
+}
+
+/// Case 14: a stop signal during a clean ends the run without announcing a retry: the line
+/// says the run stops, and no attempt follows.
+#[test]
+fn p14_a_signal_during_a_clean_does_not_announce_a_retry() {
+    let ctx = Ctx::new();
+    let (cleaning, attempts) = (ctx.path("cleaning"), ctx.path("attempts"));
+    std::fs::write(
+        ctx.cache().join("CACHEDIR.TAG"),
+        "Signature: 8a477f597d28d172789f06886806bc55\n",
+    )
+    .unwrap();
+    ctx.fixture(
+        "uv",
+        &format!(
+            "case \"$1 $2\" in\n\
+             'cache clean') echo $$ > '{c}'; exec sleep 60 ;;\n\
+             'cache dir') echo \"$UV_CACHE_DIR\" ;;\n\
+             *) echo x >> '{a}'; echo 'error: something odd happened' >&2; exit 1 ;;\n\
+             esac\n",
+            c = cleaning.display(),
+            a = attempts.display()
+        ),
+    );
+    let mut child = ctx
+        .steady()
+        .env("UV_CACHE_DIR", ctx.cache())
+        .args([
+            "--backoff",
+            "10ms",
+            "--retries",
+            "2",
+            "--clean",
+            "always",
+            "--",
+        ])
+        .args(["uv", "pip", "install", "alpha"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert!(
+        wait_for(LONG, || !pids_in(&cleaning).is_empty()),
+        "the clean never started"
+    );
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
+    let status = wait_child(&mut child);
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert_eq!(status_code(status), 143, "{err}");
+    assert_eq!(ctx.read("attempts").lines().count(), 1, "{err}");
+    assert!(!err.contains("retrying in"), "announced a retry: {err}");
+    assert!(
+        !pid_alive(pids_in(&cleaning)[0]),
+        "the clean outlived steady"
+    );
+}
+
+/// Case 14: when the server ends steady's session but stays up, steady does not tell the user
+/// to wait for the server to come back.
+#[test]
+fn p14_a_terminated_session_is_not_called_a_server_outage() {
+    let Some(pg) = Pg::start(None) else { return };
+    let ctx = Ctx::new();
+    family(&ctx);
+    let (pids, inside) = (ctx.path("pids"), ctx.path("inside"));
+    let a = Bg::spawn(
+        machine(&ctx, &pg, "a")
+            .args(["--retries", "0", "--"])
+            .arg("family")
+            .arg(&pids)
+            .arg(&inside),
+    );
+    assert!(
+        wait_for(LONG, || inside.exists()),
+        "the command never started"
+    );
+    let backend = pg.backend_of(a.pid()).expect("a's session");
+    assert_eq!(
+        pg.sql(&format!("SELECT pg_terminate_backend({backend})")),
+        "t"
+    );
+    let out = a.finish_within(LONG).expect("a never finished");
+    let err = stderr(&out);
+    assert_eq!(code(&out), 75, "{err}");
+    assert!(!err.contains("server is back"), "{err}");
+    assert!(err.contains("hint: "), "{err}");
 }
