@@ -1,6 +1,7 @@
 //! Issue 14, the process cases: no process of an attempt survives a kill, even a tree that
-//! keeps forking (1); `--retries` is bounded and the summary short (13); steady's lines say
-//! what happens (14). Liveness is checked by pid; bounds are generous.
+//! keeps forking (1); piped stdin reaches every attempt whole (5); the per-attempt timeout
+//! starts with the command, not with a lock wait (6); `--retries` is bounded and the summary
+//! short (13); steady's lines say what happens (14). Liveness is checked by pid, output by bytes; bounds are generous.
 
 use std::io::Read;
 use std::os::unix::process::ExitStatusExt;
@@ -11,7 +12,7 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
 use crate::common::*;
-use crate::pglock::{Pg, family, machine};
+use crate::pglock::{Pg, family, holder, machine};
 
 /// Generous: catches a hang, never a slow machine.
 const LONG: Duration = Duration::from_secs(60);
@@ -141,6 +142,153 @@ fn p1_a_forking_tree_leaves_no_survivor() {
         survivors.is_empty(),
         "survivors after {runs} runs (run, stop, count): {survivors:?}"
     );
+}
+
+/// `reader`: counts its runs in `count`, copies its stdin to `in-<n>`, fails on the first run.
+fn reader(ctx: &Ctx) {
+    ctx.fixture(
+        "reader",
+        "n=$(cat count 2>/dev/null || echo 0); n=$((n+1)); echo $n > count\n\
+         cat > in-$n\n\
+         [ $n -ge 2 ]\n",
+    );
+}
+
+fn noise(len: usize) -> Vec<u8> {
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+/// Case 5: piped stdin reaches each attempt byte for byte: a few bytes (kept in memory) and
+/// several MiB (kept in a private temp file, gone afterwards).
+#[test]
+fn p5_piped_stdin_is_replayed_to_each_attempt() {
+    for input in [b"alpha==1.0\n".to_vec(), noise(5 << 20)] {
+        let ctx = Ctx::new();
+        reader(&ctx);
+        let out = pipe(
+            ctx.steady().args([
+                "--retries",
+                "1",
+                "--backoff",
+                "10ms",
+                "--timeout",
+                "60s",
+                "--",
+                "reader",
+            ]),
+            &input,
+        );
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+        assert_eq!(ctx.read("work/count").trim(), "2", "{}", stderr(&out));
+        for n in 1..=2 {
+            let got = std::fs::read(ctx.path(&format!("work/in-{n}"))).unwrap();
+            assert!(
+                got == input,
+                "attempt {n} saw {} bytes of {}",
+                got.len(),
+                input.len()
+            );
+        }
+        let tmp: Vec<_> = std::fs::read_dir(ctx.path("tmp"))
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        assert!(tmp.is_empty(), "left in TMPDIR: {tmp:?}");
+    }
+}
+
+/// Case 5: when the input cannot be kept for a replay (more than memory holds and no usable
+/// temp directory), steady does not retry and says why.
+#[test]
+fn p5_stdin_that_cannot_be_replayed_is_not_retried() {
+    let ctx = Ctx::new();
+    reader(&ctx);
+    let input = noise(5 << 20);
+    let out = pipe(
+        ctx.steady().env("TMPDIR", ctx.path("missing")).args([
+            "--retries",
+            "1",
+            "--backoff",
+            "10ms",
+            "--",
+            "reader",
+        ]),
+        &input,
+    );
+    let err = stderr(&out);
+    assert_eq!(code(&out), 1, "{err}");
+    assert_eq!(ctx.read("work/count").trim(), "1", "{err}");
+    assert_eq!(std::fs::read(ctx.path("work/in-1")).unwrap(), input);
+    assert!(err.contains("stdin"), "no reason given: {err}");
+}
+
+/// Case 6: the per-attempt timeout starts when the command starts. Attempt 1 loses the
+/// PostgreSQL lock, another machine holds it for longer than `--timeout`, and attempt 2, run
+/// once the lock is back, gets its whole timeout and succeeds.
+#[test]
+fn p6_the_timeout_does_not_count_the_lock_wait() {
+    let Some(pg) = Pg::start(None) else { return };
+    let ctx = Ctx::new();
+    family(&ctx);
+    holder(&ctx);
+    let (pids, inside, count) = (ctx.path("pids"), ctx.path("inside"), ctx.path("count"));
+    let timeout = Duration::from_secs(10);
+    let a = Bg::spawn(
+        machine(&ctx, &pg, "a")
+            .args([
+                "--backoff",
+                "10ms",
+                "--retries",
+                "1",
+                "--timeout",
+                "10s",
+                "--",
+            ])
+            .arg("family")
+            .arg(&pids)
+            .arg(&inside)
+            .arg(&count),
+    );
+    assert!(
+        wait_for(LONG, || inside.exists()),
+        "attempt 1 never started"
+    );
+    std::fs::remove_file(&inside).unwrap();
+    let (inside_b, release_b) = (ctx.path("inside-b"), ctx.path("release-b"));
+    let b = Bg::spawn(
+        machine(&ctx, &pg, "b")
+            .args(["--"])
+            .arg("hold")
+            .arg(&inside_b)
+            .arg(&release_b),
+    );
+    assert!(
+        wait_for(LONG, || pg.advisory_waiters() >= 1),
+        "b never waited"
+    );
+    let backend = pg.backend_of(a.pid()).expect("a's session");
+    assert_eq!(
+        pg.sql(&format!("SELECT pg_terminate_backend({backend})")),
+        "t"
+    );
+    assert!(wait_for(LONG, || inside_b.exists()), "b never got the lock");
+    // a waits for the lock longer than its timeout.
+    std::thread::sleep(timeout + Duration::from_secs(2));
+    std::fs::write(&release_b, "").unwrap();
+    let out = a.finish_within(LONG).expect("a never finished");
+    let _ = b.finish_within(LONG);
+    let err = stderr(&out);
+    assert_eq!(code(&out), 0, "{err}");
+    assert_eq!(ctx.read("count").trim(), "2", "{err}");
 }
 
 /// Case 13: absurd `--retries` values are refused with 125 (flag and environment), and a run
