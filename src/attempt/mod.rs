@@ -24,6 +24,7 @@
 
 pub mod input;
 pub mod pty;
+pub mod relay;
 pub mod tree;
 
 use std::collections::VecDeque;
@@ -1233,8 +1234,8 @@ impl<'s, 'h> Watch<'s, 'h> {
         }
     }
 
-    /// Ends what is left of the tree (unless the command succeeded: its daemons stay),
-    /// flushes the output and returns the result.
+    /// Ends what is left of the tree (unless the command succeeded: its daemons stay, and
+    /// keep their output through a relay), flushes the output and returns the result.
     fn end(mut self) -> AttemptResult {
         let ending = self.ending();
         if ending.succeeded() {
@@ -1263,6 +1264,9 @@ impl<'s, 'h> Watch<'s, 'h> {
             sys::repost(a);
         }
         flush_all(&mut self.streams);
+        if ending.succeeded() {
+            hand_over_leftover_output(&mut self.streams);
+        }
         say_splice(&self.streams);
         let mut r = AttemptResult {
             ending,
@@ -1299,6 +1303,28 @@ fn flush_all(streams: &mut [Stream]) {
         crate::ui::warn(&format!(
             "dropped the last {dropped} bytes of the command's output: nothing read them"
         ));
+    }
+}
+
+/// A forwarded stream still open after a successful command has a writer left: a daemon it
+/// started. Its reading end goes to a relay that outlives steady (see `relay`).
+fn hand_over_leftover_output(streams: &mut [Stream]) {
+    for s in streams {
+        let fd = match s.role {
+            Role::Stdout => 1,
+            Role::Stderr | Role::Both => 2,
+        };
+        if s.sink.is_none() || s.backlog() > 0 {
+            continue;
+        }
+        let Some(source) = s.source.take() else {
+            continue;
+        };
+        if let Err(e) = relay::hand_over(source, fd) {
+            crate::ui::detail(&format!(
+                "cannot pass on the output of the command's leftover processes ({e}); their next write fails"
+            ));
+        }
     }
 }
 

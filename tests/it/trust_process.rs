@@ -1,7 +1,8 @@
 //! Issue 14, the process cases: no process of an attempt survives a kill, even a tree that
 //! keeps forking (1); piped stdin reaches every attempt whole (5); the per-attempt timeout
-//! starts with the command, not with a lock wait (6); `--retries` is bounded and the summary
-//! short (13); steady's lines say what happens (14). Liveness is checked by pid, output by bytes; bounds are generous.
+//! starts with the command, not with a lock wait (6); a daemon the command leaves behind keeps
+//! its output and no lock (7); `--retries` is bounded and the summary short (13); steady's
+//! lines say what happens (14). Liveness is checked by pid, output by bytes; bounds are generous.
 
 use std::io::Read;
 use std::os::unix::process::ExitStatusExt;
@@ -289,6 +290,47 @@ fn p6_the_timeout_does_not_count_the_lock_wait() {
     let err = stderr(&out);
     assert_eq!(code(&out), 0, "{err}");
     assert_eq!(ctx.read("count").trim(), "2", "{err}");
+}
+
+/// Case 7: a daemon the command leaves behind behaves as without steady: what it writes to
+/// stdout after steady has exited still arrives, its file is written, and it holds no lock.
+#[test]
+fn p7_a_daemon_left_behind_keeps_its_stdout_and_no_lock() {
+    let ctx = Ctx::new();
+    let script =
+        "echo start; (while [ ! -e go ]; do sleep 0.05; done; echo late; echo alive > f) &";
+    let mut child = ctx
+        .steady()
+        .arg("--cache")
+        .arg(ctx.cache())
+        .args(["--timeout", "60s", "--", "sh", "-c", script])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = child.stdout.take().unwrap();
+    let status = wait_child(&mut child);
+    assert_eq!(status_code(status), 0);
+    assert!(
+        flock_free(&ctx.cache()),
+        "the cache is still locked after steady exited"
+    );
+    std::fs::write(ctx.path("work/go"), "").unwrap();
+    let mut text = String::new();
+    let reader = std::thread::spawn(move || {
+        let _ = out.read_to_string(&mut text);
+        text
+    });
+    assert!(
+        wait_for(LONG, || ctx.path("work/f").exists()),
+        "the daemon never wrote its file"
+    );
+    assert!(
+        wait_for(LONG, || reader.is_finished()),
+        "stdout never ended"
+    );
+    let text = reader.join().unwrap();
+    assert_eq!(text, "start\nlate\n");
 }
 
 /// Case 13: absurd `--retries` values are refused with 125 (flag and environment), and a run
