@@ -854,6 +854,16 @@ fn timeout_until(now: Instant, at: Instant) -> PollTimeout {
     PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX)
 }
 
+/// Told the processes of a running attempt from time to time, so that if steady is killed
+/// with SIGKILL the next holder of the lock can stop them (see `lock::leftovers`).
+pub trait Recorder {
+    /// The attempt's live processes now, as `(pid, start time)`.
+    fn note(&mut self, procs: &[(i32, u64)]);
+}
+
+/// How often a running attempt's processes are recorded.
+const RECORD_EVERY: Duration = Duration::from_millis(500);
+
 /// What an attempt looks after besides its command; all optional.
 #[derive(Default)]
 pub struct Hooks<'a> {
@@ -862,6 +872,7 @@ pub struct Hooks<'a> {
     /// steady's stdin, replayed to each attempt; without it the command's stdin is
     /// `/dev/null`.
     pub stdin: Option<&'a mut Replay>,
+    pub record: Option<&'a mut dyn Recorder>,
 }
 
 /// Runs one of steady's own helper commands to its end, without a watcher or stdin.
@@ -949,6 +960,7 @@ struct Watch<'s, 'h> {
     killed: bool,
     check_children: bool,
     watcher_ready: bool,
+    next_record: Instant,
 }
 
 impl<'s, 'h> Watch<'s, 'h> {
@@ -991,6 +1003,7 @@ impl<'s, 'h> Watch<'s, 'h> {
             killed: false,
             check_children: true,
             watcher_ready: false,
+            next_record: spawned,
         }
     }
 
@@ -1039,6 +1052,12 @@ impl<'s, 'h> Watch<'s, 'h> {
             tree::freeze_and_kill(self.pgid);
             self.killed = true;
         }
+        if self.running() && now >= self.next_record {
+            self.next_record = now + RECORD_EVERY;
+            if let Some(r) = self.hooks.record.as_deref_mut() {
+                r.note(&tree::snapshot());
+            }
+        }
         true
     }
 
@@ -1084,6 +1103,9 @@ impl<'s, 'h> Watch<'s, 'h> {
             wake.extend(self.limit.map(|(l, _)| l));
             wake.extend(self.stall.as_ref().map(|s| s.next_sample));
             wake.extend(self.hooks.watcher.as_deref().and_then(|w| w.next_check()));
+            if self.hooks.record.is_some() {
+                wake.push(self.next_record);
+            }
         }
         if !self.killed {
             wake.extend(self.kill_at);

@@ -21,6 +21,9 @@ struct Proc {
     /// time is not lost when it ends.
     reaped_ticks: u64,
     threads: u32,
+    /// When it started, in clock ticks after boot: with the pid, names one process for good
+    /// (a pid can be reused; a pid and its start time cannot).
+    pub start: u64,
 }
 
 impl Proc {
@@ -36,7 +39,8 @@ fn read_proc(pid: i32) -> Option<Proc> {
     let fields: Vec<&str> = rest.split_whitespace().collect();
     let state = fields.first()?.chars().next()?;
     let ppid = fields.get(1)?.parse().ok()?;
-    // Fields 14-17 (CPU times) and 20 (threads) of proc(5); `rest` starts at field 3.
+    // Fields 14-17 (CPU times), 20 (threads) and 22 (start time) of proc(5); `rest` starts
+    // at field 3.
     let tick = |i: usize| {
         fields
             .get(i)
@@ -50,6 +54,7 @@ fn read_proc(pid: i32) -> Option<Proc> {
         own_ticks: tick(11) + tick(12),
         reaped_ticks: tick(13) + tick(14),
         threads: tick(17).clamp(1, u32::MAX as u64) as u32,
+        start: tick(19),
     })
 }
 
@@ -201,6 +206,21 @@ pub fn signal_tree(pgid: Option<i32>, sig: Signal) {
             sys::kill(pid, Signal::SIGCONT);
         }
     }
+}
+
+/// Live descendants as `(pid, start time)`: what identifies them for good, for the record a
+/// later steady reads if this one is killed with SIGKILL.
+pub fn snapshot() -> Vec<(i32, u64)> {
+    scan()
+        .into_iter()
+        .filter(|p| !is_dead(p.state))
+        .map(|p| (p.pid, p.start))
+        .collect()
+}
+
+/// The start time of `pid` (clock ticks after boot), if it exists.
+pub fn start_time(pid: i32) -> Option<u64> {
+    read_proc(pid).map(|p| p.start)
 }
 
 /// Stopped by a signal or a tracer: it runs no more code, so it cannot fork.

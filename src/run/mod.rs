@@ -6,6 +6,7 @@
 pub mod report;
 pub mod settings;
 
+use std::cell::RefCell;
 use std::ffi::OsString;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -84,6 +85,7 @@ pub fn run(settings: Settings) -> Outcome {
                 inv: plan.inv.as_ref(),
                 writes: plan.writes,
                 signals: &signals,
+                record: RefCell::new(None),
             };
             let mut report = Report {
                 command: settings
@@ -192,6 +194,9 @@ struct Supervisor<'a> {
     inv: Option<&'a Invocation>,
     writes: bool,
     signals: &'a SignalPipe,
+    /// The attempt's processes, recorded beside the lock while it runs, so that if steady is
+    /// killed with SIGKILL the next holder can stop them. Ended before the lock is released.
+    record: RefCell<Option<lock::leftovers::Record>>,
 }
 
 impl Supervisor<'_> {
@@ -242,6 +247,10 @@ impl Supervisor<'_> {
                         env.push((lock::HELD_ENV.into(), v));
                     }
                     report.lock = Some(locks.describe());
+                    // Before the command runs: a dead holder's leftovers are stopped first.
+                    let record = lock::leftovers::Record::begin(&locks, s.lock_dir.as_deref());
+                    env.extend(record.as_ref().map(lock::leftovers::Record::env));
+                    *self.record.borrow_mut() = record;
                     _held = Some(locks);
                 }
                 Err(e) => return self.lock_failed(e),
@@ -263,6 +272,9 @@ impl Supervisor<'_> {
         };
         let mut recovery = Recovery::new(self.inv, cache_dir, policy.clone(), s.mitigate, &s.envs);
         let outcome = self.attempts(&env, deadline, &policy, &mut recovery, &mut _held, report);
+        // The tree is gone (or only daemons of a success are left, which stay): the record
+        // goes before the lock.
+        self.record.borrow_mut().take();
         report.mitigations = recovery.applied.clone();
         outcome
     }
@@ -546,11 +558,14 @@ impl Supervisor<'_> {
             .as_mut()
             .and_then(|h| h.remote.as_deref_mut())
             .map(|r| r as &mut dyn attempt::Watcher);
+        let mut record = self.record.borrow_mut();
         let hooks = attempt::Hooks {
             watcher,
             stdin: Some(stdin),
+            record: record.as_mut().map(|r| r as &mut dyn attempt::Recorder),
         };
         let result = attempt::run_watched(&spec, hooks, self.signals);
+        drop(record);
         let lock_lost = (result.ending == Ending::Stopped(StopReason::LockLost))
             .then(|| held.as_ref().and_then(|h| h.remote.as_ref()?.lost()))
             .map(|why| why.unwrap_or_else(|| "it is gone".into()));

@@ -1,8 +1,9 @@
 //! Issue 14, the process cases: no process of an attempt survives a kill, even a tree that
 //! keeps forking (1); piped stdin reaches every attempt whole (5); the per-attempt timeout
 //! starts with the command, not with a lock wait (6); a daemon the command leaves behind keeps
-//! its output and no lock (7); `--retries` is bounded and the summary short (13); steady's
-//! lines say what happens (14). Liveness is checked by pid, output by bytes; bounds are generous.
+//! its output and no lock (7); a holder killed with SIGKILL has its leftovers stopped by the
+//! next holder (10); `--retries` is bounded and the summary short (13); steady's lines say
+//! what happens (14). Liveness is checked by pid, output by bytes; bounds are generous.
 
 use std::io::Read;
 use std::os::unix::process::ExitStatusExt;
@@ -331,6 +332,68 @@ fn p7_a_daemon_left_behind_keeps_its_stdout_and_no_lock() {
     );
     let text = reader.join().unwrap();
     assert_eq!(text, "start\nlate\n");
+}
+
+/// Case 10: steady killed with SIGKILL leaves its attempt running; the next holder of the lock
+/// stops those leftovers (a `setsid` escapee included) before its own command runs, and says so.
+#[test]
+fn p10_the_next_holder_stops_a_killed_holders_leftovers() {
+    let ctx = Ctx::new();
+    let (pids, verdict) = (ctx.path("pids"), ctx.path("verdict"));
+    let (p, v) = (pids.display(), verdict.display());
+    ctx.fixture(
+        "leaver",
+        &format!(
+            "echo $$ >> '{p}'\n\
+             setsid sh -c 'echo $$ >> \"{p}\"; exec sleep 301' &\n\
+             ( sh -c 'echo $$ >> \"{p}\"; exec sleep 302' & )\n\
+             exec sleep 303\n"
+        ),
+    );
+    ctx.fixture(
+        "checker",
+        &format!(
+            "for p in $(cat '{p}'); do\n\
+               if [ -e /proc/$p ] && ! grep -q '^State:.*Z' /proc/$p/status; then echo alive >> '{v}'; fi\n\
+             done\n\
+             echo checked >> '{v}'\n"
+        ),
+    );
+    let mut a = ctx
+        .steady()
+        .arg("--cache")
+        .arg(ctx.cache())
+        .args(["--timeout", "120s", "--", "leaver"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    assert!(
+        wait_for(LONG, || pids_in(&pids).len() >= 3),
+        "the fixture did not start"
+    );
+    let tree = pids_in(&pids);
+    kill(Pid::from_raw(a.id() as i32), Signal::SIGKILL).unwrap();
+    let _ = a.wait();
+    // The escapees outlive a SIGKILLed steady (nothing can catch SIGKILL).
+    let living: Vec<i32> = tree.iter().copied().filter(|p| pid_alive(*p)).collect();
+    assert!(!living.is_empty(), "nothing outlived steady: {tree:?}");
+    let out = run(ctx.steady().arg("--cache").arg(ctx.cache()).args([
+        "--timeout",
+        "60s",
+        "--",
+        "checker",
+    ]));
+    let left: Vec<i32> = tree.iter().copied().filter(|p| pid_alive(*p)).collect();
+    kill_all(&left);
+    let err = stderr(&out);
+    assert_eq!(code(&out), 0, "{err}");
+    assert_eq!(ctx.read("verdict"), "checked\n", "{err}");
+    assert!(left.is_empty(), "still alive: {left:?}; {err}");
+    assert!(
+        err.contains("left running"),
+        "the next holder did not say so: {err}"
+    );
 }
 
 /// Case 13: absurd `--retries` values are refused with 125 (flag and environment), and a run
