@@ -4,9 +4,9 @@
 //! holder records its attempt's processes beside its lock, and the next holder of that lock
 //! stops a dead holder's leftovers before its own command runs, and says so.
 //!
-//! The record: one small file per holder and lock, `<lock file name>.<pid>.left`, in the
-//! per-user private directory of the fallback chain (`<tmp>/steady-<uid>`, 0700, checked like
-//! the fallback lock files). Not in the cache: pids mean something only on this machine (or
+//! The record: one small file per holder and lock, `<lock file name>.<pid>.left`, in a
+//! per-user private directory beside the fallback lock directory
+//! (`<tmp>/steady-<uid>-leftovers`, 0700, found and checked like that one). Not in the cache: pids mean something only on this machine (or
 //! in this container), a cache may be shared by several, and a cache directory is the
 //! installer's. It holds the holder's pid and start time, a token, and the attempt's processes
 //! as `pid start-time`, rewritten while the attempt runs. The token is also in the command's
@@ -67,9 +67,14 @@ impl Record {
         if locks.held.is_empty() {
             return None;
         }
+        // Beside the fallback lock directory, not in it: that one holds only locks.
         let dir = fallback_dirs(lock_dir)
             .into_iter()
-            .find_map(|c| c.ok()?.open().ok())
+            .find_map(|c| {
+                let mut c = c.ok()?;
+                c.sub.push_str("-leftovers");
+                c.open().ok()
+            })
             .map(|(_, path)| path)?;
         let me = std::process::id() as i32;
         let start = tree::start_time(me)?;
