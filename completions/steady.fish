@@ -27,7 +27,7 @@ end
 complete -c steady -n "__fish_steady_needs_command" -l timeout -d 'Wall-clock limit of one attempt (0 = none)' -r
 complete -c steady -n "__fish_steady_needs_command" -l kill-after -d 'Grace between TERM and KILL when an attempt is stopped (2s fits GitHub Actions, which kills everything 2.5s after its TERM)' -r
 complete -c steady -n "__fish_steady_needs_command" -l stall -d 'Kill an attempt whose whole process tree printed nothing and used almost no CPU for DUR (0 = off) [default: 2m when stdin is not a terminal, else off]' -r
-complete -c steady -n "__fish_steady_needs_command" -l retries -d 'Retries after a retryable failure' -r
+complete -c steady -n "__fish_steady_needs_command" -l retries -d 'Retries after a retryable failure (at most 100)' -r
 complete -c steady -n "__fish_steady_needs_command" -l backoff -d 'First back-off delay before a retry; doubles each retry, capped at 30s, with jitter' -r
 complete -c steady -n "__fish_steady_needs_command" -l deadline -d 'Budget for the whole run: lock wait, attempts and back-off (0 = none)' -r
 complete -c steady -n "__fish_steady_needs_command" -l lock-timeout -d 'Longest wait for the lock; 0 fails at once if it is held [default: wait]' -r
@@ -62,7 +62,7 @@ complete -c steady -n "__fish_steady_using_subcommand init" -s h -l help -d 'Pri
 complete -c steady -n "__fish_steady_using_subcommand doctor" -l timeout -d 'Wall-clock limit of one attempt (0 = none)' -r
 complete -c steady -n "__fish_steady_using_subcommand doctor" -l kill-after -d 'Grace between TERM and KILL when an attempt is stopped (2s fits GitHub Actions, which kills everything 2.5s after its TERM)' -r
 complete -c steady -n "__fish_steady_using_subcommand doctor" -l stall -d 'Kill an attempt whose whole process tree printed nothing and used almost no CPU for DUR (0 = off) [default: 2m when stdin is not a terminal, else off]' -r
-complete -c steady -n "__fish_steady_using_subcommand doctor" -l retries -d 'Retries after a retryable failure' -r
+complete -c steady -n "__fish_steady_using_subcommand doctor" -l retries -d 'Retries after a retryable failure (at most 100)' -r
 complete -c steady -n "__fish_steady_using_subcommand doctor" -l backoff -d 'First back-off delay before a retry; doubles each retry, capped at 30s, with jitter' -r
 complete -c steady -n "__fish_steady_using_subcommand doctor" -l deadline -d 'Budget for the whole run: lock wait, attempts and back-off (0 = none)' -r
 complete -c steady -n "__fish_steady_using_subcommand doctor" -l lock-timeout -d 'Longest wait for the lock; 0 fails at once if it is held [default: wait]' -r
