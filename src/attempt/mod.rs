@@ -22,6 +22,7 @@
 //! stops reading holds the command back (as it would without steady) but never freezes the
 //! watchdog, and memory stays bounded.
 
+pub mod cgroup;
 pub mod input;
 pub mod pty;
 pub mod relay;
@@ -39,6 +40,7 @@ use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::signal::Signal;
 
 use crate::sys::{self, Arrived, Ended, SignalPipe};
+use cgroup::Cgroup;
 use input::{Feed, Replay};
 use pty::Pty;
 
@@ -919,7 +921,11 @@ pub fn run_watched(spec: &AttemptSpec, hooks: Hooks, signals: &SignalPipe) -> At
         std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
     }
     sys::die_with_parent(&mut cmd);
-    let spawned = cmd.spawn();
+    let mut cgroup = Cgroup::create();
+    let spawned = match cgroup.as_mut() {
+        Some(cg) => cg.spawn_inside(|| cmd.spawn()),
+        None => cmd.spawn(),
+    };
     // Close steady's copies of the command's ends of the pipes and ptys, so that end of file
     // arrives when the command's tree is done with them.
     drop(cmd);
@@ -928,6 +934,7 @@ pub fn run_watched(spec: &AttemptSpec, hooks: Hooks, signals: &SignalPipe) -> At
         Err(e) => return failed(&e),
     };
     let mut watch = Watch::new(spec, hooks, signals, pid, started, streams, ptys, feed);
+    watch.cgroup = cgroup;
     if blind && watch.stall.take().is_some() {
         crate::ui::detail("stall detection is off: steady cannot see the command's output");
     }
@@ -947,6 +954,8 @@ struct Watch<'s, 'h> {
     pid: i32,
     /// The command's own process group, when it has one.
     pgid: Option<i32>,
+    /// The attempt's own cgroup, where steady could make one.
+    cgroup: Option<Cgroup>,
     /// When the watchdog stops the attempt, and why: counted from the command's start.
     limit: Option<(Instant, StopReason)>,
     streams: Vec<Stream>,
@@ -991,6 +1000,7 @@ impl<'s, 'h> Watch<'s, 'h> {
             started,
             pid,
             pgid: (!spec.same_group).then_some(pid),
+            cgroup: None,
             limit,
             streams,
             ptys,
@@ -1049,7 +1059,7 @@ impl<'s, 'h> Watch<'s, 'h> {
             && now >= at
             && !self.killed
         {
-            tree::freeze_and_kill(self.pgid);
+            tree::freeze_and_kill(self.pgid, self.cgroup.as_ref());
             self.killed = true;
         }
         if self.running() && now >= self.next_record {
@@ -1090,7 +1100,7 @@ impl<'s, 'h> Watch<'s, 'h> {
             // No grace: while the command goes on, another machine may already be writing
             // beside it, and a TERM handler would only write more.
             self.stopped = Some(StopReason::LockLost);
-            tree::freeze_and_kill(self.pgid);
+            tree::freeze_and_kill(self.pgid, self.cgroup.as_ref());
             self.kill_at = Some(now);
             self.killed = true;
         }
@@ -1267,6 +1277,7 @@ impl<'s, 'h> Watch<'s, 'h> {
                 self.signals,
                 &tree::Ending {
                     pgid: self.pgid,
+                    cgroup: self.cgroup.as_ref(),
                     leader: self.pid,
                     termed: self.stopped.is_some(),
                     kill_at: self

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
 
+use super::cgroup::Cgroup;
 use crate::sys::{self, SignalPipe};
 
 /// One process as `/proc/<pid>/stat` shows it.
@@ -238,8 +239,12 @@ const FREEZE_ROUNDS: usize = 200;
 /// still running (a child forked before its parent stopped), until a scan finds every one
 /// stopped. A stopped process cannot fork, so then the tree is complete, and one KILL to each
 /// (KILL ends stopped processes too) ends it. The caller still scans afterwards: what does
-/// not die (uninterruptible sleep) is counted there.
-pub fn freeze_and_kill(pgid: Option<i32>) {
+/// not die (uninterruptible sleep) is counted there. With a `cgroup`, its `cgroup.kill` comes
+/// first: it ends every process inside at once, and the freeze finds only what left it.
+pub fn freeze_and_kill(pgid: Option<i32>, cgroup: Option<&Cgroup>) {
+    if let Some(cg) = cgroup {
+        cg.kill();
+    }
     for _ in 0..FREEZE_ROUNDS {
         if let Some(pg) = pgid {
             sys::kill_group(pg, Signal::SIGSTOP);
@@ -263,9 +268,11 @@ pub fn freeze_and_kill(pgid: Option<i32>) {
 }
 
 /// How the rest of an attempt's tree is ended.
-pub struct Ending {
+pub struct Ending<'c> {
     /// The command's own process group, if it has one.
     pub pgid: Option<i32>,
+    /// The attempt's own cgroup, if it has one.
+    pub cgroup: Option<&'c Cgroup>,
     /// The command's leader: still unreaped, so `pgid` cannot have been reused; reaped last.
     pub leader: i32,
     /// TERM was already sent (by the watchdog or a forwarded signal).
@@ -298,7 +305,7 @@ pub fn end_all(signals: &SignalPipe, how: &Ending) -> usize {
         // Again in every round after the first: whatever is still there (a process forked
         // by one that had not yet died) is frozen and killed too.
         if now >= how.kill_at || sys::is_pending(&sys::STOP_SIGNALS) || killed {
-            freeze_and_kill(how.pgid);
+            freeze_and_kill(how.pgid, how.cgroup);
             killed = true;
         }
         let wait = if killed {

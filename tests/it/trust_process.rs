@@ -532,3 +532,80 @@ fn p14_a_terminated_session_is_not_called_a_server_outage() {
     assert!(!err.contains("server is back"), "{err}");
     assert!(err.contains("hint: "), "{err}");
 }
+
+/// steady's own cgroup v2 directory when this user may make cgroups in it (root, or a
+/// delegated subtree), with `cgroup.kill`; `None` elsewhere.
+fn writable_cgroup() -> Option<std::path::PathBuf> {
+    use std::os::unix::fs::MetadataExt;
+    let own = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+    let own = own.lines().find_map(|l| l.strip_prefix("0::"))?.to_owned();
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    let dir = mounts.lines().find_map(|line| {
+        let (left, right) = line.split_once(" - ")?;
+        (right.split_whitespace().next()? == "cgroup2").then_some(())?;
+        let f: Vec<&str> = left.split_whitespace().collect();
+        let rel = own.strip_prefix(f.get(3)?.trim_end_matches('/'))?;
+        Some(std::path::Path::new(f.get(4)?).join(rel.trim_start_matches('/')))
+    })?;
+    let me = nix::unistd::geteuid().as_raw();
+    if std::fs::metadata(&dir).ok()?.uid() != me {
+        return None;
+    }
+    let probe = dir.join(format!("steady-test-{}", std::process::id()));
+    std::fs::create_dir(&probe).ok()?;
+    let kill = probe.join("cgroup.kill").exists();
+    let _ = std::fs::remove_dir(&probe);
+    kill.then_some(dir)
+}
+
+/// Case 1, where a writable cgroup v2 exists: the attempt runs in a cgroup of its own (the
+/// forker's processes are inside it), is ended through it with no survivor, and the cgroup is
+/// removed afterwards. Elsewhere steady uses only the portable kill, which the test above covers;
+/// this one then says why it did not run (a machine without cgroup v2 delegation is not an
+/// error, also in strict mode).
+#[test]
+fn p1_where_a_cgroup_can_be_made_the_attempt_runs_and_ends_in_it() {
+    let Some(cgroups) = writable_cgroup() else {
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr(),
+            "NOT RUN: no writable cgroup v2 with cgroup.kill here"
+        );
+        return;
+    };
+    let ctx = Ctx::new();
+    let n = unique_number();
+    let script = format!(
+        "setsid bash -c 'trap \"\" TERM; for i in $(seq 300); do setsid sleep {n} & sleep 0.003; done; wait' & wait"
+    );
+    let mut child = ctx
+        .steady()
+        .args(["--timeout", "2s", "--retries", "0", "--kill-after", "300ms"])
+        .args(["--", "bash", "-c", &script])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let prefix = format!("steady-{}-", child.id());
+    let started = wait_for(LONG, || !sleepers(n).is_empty());
+    let inside = sleepers(n).first().is_some_and(|p| {
+        std::fs::read_to_string(format!("/proc/{p}/cgroup")).is_ok_and(|c| {
+            c.lines()
+                .any(|l| l.starts_with("0::") && l.contains(&prefix))
+        })
+    });
+    let status = wait_child(&mut child);
+    let left = sleepers(n);
+    kill_all(&left);
+    assert!(started, "the forker never got going");
+    assert_eq!(status_code(status), 124);
+    assert!(inside, "the forker ran outside a cgroup of the attempt");
+    assert!(left.is_empty(), "survivors: {left:?}");
+    let stale: Vec<_> = std::fs::read_dir(&cgroups)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+        .map(|e| e.path())
+        .collect();
+    assert!(stale.is_empty(), "cgroups left behind: {stale:?}");
+}
