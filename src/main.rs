@@ -23,6 +23,12 @@ use crate::exit::Outcome;
 use crate::surface::cli::{Cli, Sub};
 
 fn main() -> ExitCode {
+    if std::env::args_os()
+        .next()
+        .is_some_and(|a| a == attempt::relay::NAME)
+    {
+        return attempt::relay::run();
+    }
     let matches = match Cli::command().try_get_matches() {
         Ok(m) => m,
         Err(e) => return usage_error(&e),

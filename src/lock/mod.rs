@@ -15,6 +15,7 @@
 //! holders, for the contention line, `doctor` and `steady status`.
 
 pub mod holders;
+pub mod leftovers;
 #[cfg(feature = "postgres")]
 pub mod remote;
 

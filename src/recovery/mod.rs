@@ -367,6 +367,14 @@ impl<'a> Recovery<'a> {
                 ));
                 None
             }
+            // steady was told to stop: the run ends there, and the caller says so.
+            attempt::Ending::Interrupted { signal, .. } => {
+                ui::detail(&format!(
+                    "`{}` was interrupted by {signal}",
+                    ui::command_line(&argv)
+                ));
+                None
+            }
             other => {
                 let said = String::from_utf8_lossy(&r.stderr_tail);
                 let last = said

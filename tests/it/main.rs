@@ -26,6 +26,9 @@ mod shell;
 /// What the user touches besides a wrapped run: messages naming what was typed, boolean
 /// variables, `--help`, `-q`, GitHub Actions annotations, `doctor`'s workarounds.
 mod surface;
+/// Issue 14, the process cases: survivors, piped stdin, timeouts, daemons, leftovers of a
+/// killed holder, bounded retries, honest messages.
+mod trust_process;
 /// The watchdog: tree kill, escapees, stall detection, deadline, signals, PID 1, terminals,
 /// byte-exact output, bounded memory, one thread, process limits (requirements R13-R20).
 mod watchdog;
