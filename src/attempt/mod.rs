@@ -889,7 +889,7 @@ pub fn run(spec: &AttemptSpec, signals: &SignalPipe) -> AttemptResult {
 pub fn run_watched(spec: &AttemptSpec, hooks: Hooks, signals: &SignalPipe) -> AttemptResult {
     let started = Instant::now();
     let failed = |e: &io::Error| AttemptResult {
-        ending: spawn_error(e),
+        ending: Ending::from_spawn_error(e),
         duration: started.elapsed(),
         stdout_tail: Vec::new(),
         stderr_tail: Vec::new(),
@@ -1382,15 +1382,19 @@ fn say_splice(streams: &[Stream]) {
     }
 }
 
-fn spawn_error(e: &io::Error) -> Ending {
-    match (e.kind(), e.raw_os_error()) {
-        (io::ErrorKind::NotFound, _) => Ending::NotFound,
-        (io::ErrorKind::PermissionDenied, _) => Ending::NotExecutable(e.to_string()),
-        (_, Some(libc::ENOEXEC | libc::EISDIR | libc::ENOTDIR)) => {
-            Ending::NotExecutable(e.to_string())
+impl Ending {
+    /// Why a command could not be started, from the error of its `exec` (in steady's child, or
+    /// in steady itself on the pass-through path): one mapping for both.
+    pub fn from_spawn_error(e: &io::Error) -> Ending {
+        match (e.kind(), e.raw_os_error()) {
+            (io::ErrorKind::NotFound, _) => Ending::NotFound,
+            (io::ErrorKind::PermissionDenied, _) => Ending::NotExecutable(e.to_string()),
+            (_, Some(libc::ENOEXEC | libc::EISDIR | libc::ENOTDIR)) => {
+                Ending::NotExecutable(e.to_string())
+            }
+            (_, Some(libc::EAGAIN)) => Ending::NoProcesses,
+            _ => Ending::SpawnFailed(e.to_string()),
         }
-        (_, Some(libc::EAGAIN)) => Ending::NoProcesses,
-        _ => Ending::SpawnFailed(e.to_string()),
     }
 }
 

@@ -48,9 +48,7 @@ pub fn classify(installer: Option<&Installer>, ending: &Ending, output: &str) ->
             return plain(Failure::NotRunnable);
         }
         Ending::NoProcesses => return plain(Failure::Resource),
-        Ending::Signaled(s)
-            if [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT].contains(s) =>
-        {
+        Ending::Signaled(s) if crate::sys::is_stop_signal(*s) => {
             return plain(Failure::Stopped);
         }
         Ending::Exited(_) | Ending::Signaled(_) => {}

@@ -122,14 +122,7 @@ fn exec(settings: &Settings) -> Outcome {
         .args(&argv[1..])
         .envs(settings.envs.iter().map(|(k, v)| (k, v)))
         .exec();
-    let ending = match (err.kind(), err.raw_os_error()) {
-        (std::io::ErrorKind::NotFound, _) => Ending::NotFound,
-        (std::io::ErrorKind::PermissionDenied, _) | (_, Some(libc::ENOEXEC)) => {
-            Ending::NotExecutable(err.to_string())
-        }
-        _ => Ending::SpawnFailed(err.to_string()),
-    };
-    report_spawn_failure(argv, &ending)
+    report_spawn_failure(argv, &Ending::from_spawn_error(&err))
 }
 
 fn report_spawn_failure(argv: &[OsString], ending: &Ending) -> Outcome {
@@ -434,7 +427,7 @@ impl Supervisor<'_> {
             }
             let did = self.prepare_retry(&clean, &mitigations, recovery, held);
             // Told to stop during the clean: the run ends here, and no retry is announced.
-            if let Some(sig) = stop_signal_pending() {
+            if let Some(sig) = sys::stop_signal_pending() {
                 record.action = format!("stop: {sig}");
                 report.attempts.push(record);
                 ui::status(&format!(
@@ -854,19 +847,6 @@ impl Done {
             action: String::new(),
         }
     }
-}
-
-/// A stop signal (INT, TERM, HUP, QUIT) that arrived and was not yet acted on; it stays
-/// pending for whoever looks next.
-fn stop_signal_pending() -> Option<nix::sys::signal::Signal> {
-    if !sys::is_pending(&sys::STOP_SIGNALS) {
-        return None;
-    }
-    let stop = sys::take_signals()
-        .into_iter()
-        .find(|a| sys::STOP_SIGNALS.contains(&a.signal))?;
-    sys::repost(stop);
-    Some(stop.signal)
 }
 
 /// The attempts' endings in a few words however many there were: a run of equal endings is

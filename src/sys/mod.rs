@@ -44,7 +44,8 @@ pub use process::{
     kill_group, pid_exists, reap, reap_any, reraise,
 };
 pub use signal::{
-    Arrived, STOP_SIGNALS, SignalPipe, install_signal_handlers, is_pending, repost, take_signals,
+    Arrived, STOP_SIGNALS, SignalPipe, install_signal_handlers, is_pending, is_stop_signal, repost,
+    stop_signal_pending, take_signals,
 };
 pub use term::{is_terminal, owns_foreground_terminal, set_window_size, window_size};
 pub use timer::set_alarm;

@@ -30,6 +30,28 @@ pub const STOP_SIGNALS: [Signal; 4] = [
     Signal::SIGQUIT,
 ];
 
+/// Whether a signal number is one of the stop signals.
+pub fn is_stop_signal(sig: i32) -> bool {
+    Signal::try_from(sig).is_ok_and(|s| STOP_SIGNALS.contains(&s))
+}
+
+/// A stop signal that arrived and was not yet acted on. Everything taken to look is put back,
+/// so the signal stays pending for whoever acts on it, and no other signal is lost.
+pub fn stop_signal_pending() -> Option<Signal> {
+    if !is_pending(&STOP_SIGNALS) {
+        return None;
+    }
+    let arrived = take_signals();
+    let stop = arrived
+        .iter()
+        .find(|a| STOP_SIGNALS.contains(&a.signal))
+        .map(|a| a.signal);
+    for a in arrived {
+        repost(a);
+    }
+    stop
+}
+
 static WAKE_FD: AtomicI32 = AtomicI32::new(-1);
 /// One bit per signal number that arrived and was not yet taken.
 static PENDING: AtomicU64 = AtomicU64::new(0);
