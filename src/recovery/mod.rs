@@ -179,6 +179,13 @@ impl<'a> Recovery<'a> {
             Failure::DiskFull => {
                 return Step::Stop("the disk is full; free space, then run again".into());
             }
+            Failure::LockUnsupported => {
+                ui::warn(&self.lock_unsupported_hint());
+                return Step::Stop(
+                    "the cache's filesystem cannot hold the installer's lock; retrying cannot help"
+                        .into(),
+                );
+            }
             Failure::Stopped => return Step::Stop("the command was stopped".into()),
             Failure::NotRunnable => return Step::Stop("the command cannot be run".into()),
             _ => {}
@@ -227,6 +234,22 @@ impl<'a> Recovery<'a> {
             self.apply(m.clone());
         }
         Step::Retry { clean, mitigations }
+    }
+
+    /// What moves the cache off a filesystem that cannot lock: the installer's own variable
+    /// for its cache directory (`UV_CACHE_DIR`, `CONDA_PKGS_DIRS`).
+    fn lock_unsupported_hint(&self) -> String {
+        let installer = self.installer();
+        let name = installer.map_or("installer", |i| i.name);
+        match installer.and_then(|i| i.cache.dir_env.first()) {
+            Some(var) => format!(
+                "hint: set {} to a local disk: the {name} cache's filesystem cannot hold {name}'s lock, and retrying cannot change that",
+                var.name
+            ),
+            None => format!(
+                "hint: move the {name} cache to a local disk: its filesystem cannot hold {name}'s lock, and retrying cannot change that"
+            ),
+        }
     }
 
     fn corruption_clean(&mut self, diag: &Diagnosis) -> Clean {
@@ -460,6 +483,33 @@ mod tests {
             "error: No solution found when resolving dependencies",
         );
         assert!(matches!(r.after_failure(&d, 1), Step::Stop(_)));
+    }
+
+    #[test]
+    fn an_unsupported_lock_stops_and_says_where_to_move_the_cache() {
+        let i = inv(&["uv", "pip", "install", "x"]);
+        let mut r = Recovery::new(
+            Some(&i),
+            Some("/c".into()),
+            policy(CleanMode::Auto),
+            false,
+            &[],
+        );
+        // NERSC/interactEM#532 (tests/fixtures/field/uv/nfs-flock-524.txt).
+        let d = classify(
+            Some(&UV),
+            &Ending::Exited(2),
+            "error: Could not acquire lock\n  Caused by: failed to lock `~/.cache/uv/.lock`: Unknown error 524 (os error 524)",
+        );
+        assert_eq!(d.failure, Failure::LockUnsupported);
+        assert!(
+            matches!(r.after_failure(&d, 1), Step::Stop(_)),
+            "never retried"
+        );
+        assert!(
+            r.lock_unsupported_hint()
+                .starts_with("hint: set UV_CACHE_DIR to a local disk")
+        );
     }
 
     #[test]
