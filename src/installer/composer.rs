@@ -103,6 +103,19 @@ mod tests {
             ("composer install", "composer", Writes),
             ("composer -d sub require a/b", "composer", Writes),
             ("composer show", "composer", ReadOnly),
+            // getcomposer.org's own spelling (tests/fixtures/field/composer/
+            // not-valid-zip-archive-19.txt).
+            ("php composer.phar install", "composer", Writes),
+            (
+                "php8.2 -d memory_limit=-1 composer.phar update",
+                "composer",
+                Writes,
+            ),
+            ("php artisan migrate", "", ReadOnly),
         ]);
+        assert_eq!(
+            crate::installer::identify::identified("php -n composer.phar install"),
+            Some(("composer", Writes, 3))
+        );
     }
 }
