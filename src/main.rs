@@ -33,9 +33,17 @@ fn main() -> ExitCode {
     };
     let outcome = match cli.subcommand {
         Some(Sub::Init(args)) => surface::init::run(&args),
+        Some(Sub::Doctor(args)) if args.explain_output.is_some() => surface::explain::run(
+            args.explain_output
+                .as_deref()
+                .unwrap_or(std::path::Path::new("-")),
+            args.ending.as_deref(),
+            args.run.installer.as_deref(),
+            &args.run.command,
+        ),
         Some(Sub::Doctor(args)) => {
             let sub = matches.subcommand_matches("doctor").unwrap_or(&matches);
-            match surface::settings::from_cli(*args, sub) {
+            match surface::settings::from_cli(args.run, sub) {
                 Ok(s) => surface::doctor::run(&s),
                 Err(e) => {
                     ui::error(&format!("{e:#}"));

@@ -142,7 +142,7 @@ pub fn matches(installer: Option<&Installer>, ending: &Ending, output: &str) -> 
             },
         });
     }
-    found.sort_by(|a, b| b.rank.cmp(&a.rank));
+    found.sort_by_key(|m| std::cmp::Reverse(m.rank));
     found
 }
 

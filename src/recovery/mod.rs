@@ -64,6 +64,45 @@ pub enum Step {
     },
 }
 
+/// What moves the cache off a filesystem that cannot lock: the installer's own variable for
+/// its cache directory (`UV_CACHE_DIR`, `CONDA_PKGS_DIRS`).
+pub fn lock_unsupported_hint(installer: Option<&Installer>) -> String {
+    let name = installer.map_or("installer", |i| i.name);
+    match installer.and_then(|i| i.cache.dir_env.first()) {
+        Some(var) => format!(
+            "hint: set {} to a local disk: the {name} cache's filesystem cannot hold {name}'s lock, and retrying cannot change that",
+            var.name
+        ),
+        None => format!(
+            "hint: move the {name} cache to a local disk: its filesystem cannot hold {name}'s lock, and retrying cannot change that"
+        ),
+    }
+}
+
+/// What `Recovery::after_failure` does after a failure of this kind, in words, for `doctor
+/// --explain-output` (retries are bounded by `--retries` and `--deadline` in every case).
+pub fn action_words(failure: Failure) -> &'static str {
+    match failure {
+        Failure::Deterministic => "stop: retrying cannot fix this failure; the cache is left alone",
+        Failure::DiskFull => "stop: the disk is full; free space, then run again",
+        Failure::LockUnsupported => {
+            "stop: the cache's filesystem cannot hold the installer's lock; move the cache"
+        }
+        Failure::Stopped => "stop: the command was stopped",
+        Failure::NotRunnable => "stop: the command cannot be run",
+        Failure::Corruption => {
+            "clean the broken entries (the named package, what the cache check finds; else one full clean), then retry"
+        }
+        Failure::Network => "retry after a back-off, no clean",
+        Failure::Resource => {
+            "retry with lower concurrency (the installer's concurrency variable), no clean"
+        }
+        Failure::InstallerLock => "retry after a back-off, no clean",
+        Failure::Hang => "retry with the hang mitigation, no clean",
+        Failure::Unknown | Failure::Signal => "one full clean and one retry, then stop",
+    }
+}
+
 pub struct Recovery<'a> {
     inv: Option<&'a Invocation>,
     cache: Option<PathBuf>,
@@ -236,20 +275,8 @@ impl<'a> Recovery<'a> {
         Step::Retry { clean, mitigations }
     }
 
-    /// What moves the cache off a filesystem that cannot lock: the installer's own variable
-    /// for its cache directory (`UV_CACHE_DIR`, `CONDA_PKGS_DIRS`).
     fn lock_unsupported_hint(&self) -> String {
-        let installer = self.installer();
-        let name = installer.map_or("installer", |i| i.name);
-        match installer.and_then(|i| i.cache.dir_env.first()) {
-            Some(var) => format!(
-                "hint: set {} to a local disk: the {name} cache's filesystem cannot hold {name}'s lock, and retrying cannot change that",
-                var.name
-            ),
-            None => format!(
-                "hint: move the {name} cache to a local disk: its filesystem cannot hold {name}'s lock, and retrying cannot change that"
-            ),
-        }
+        lock_unsupported_hint(self.installer())
     }
 
     fn corruption_clean(&mut self, diag: &Diagnosis) -> Clean {

@@ -144,6 +144,29 @@ struct Outcome {
     got: String,
     signature: String,
     stderr: String,
+    /// The class `steady doctor --explain-output` gives the same body, command and ending.
+    explained: String,
+}
+
+/// `steady doctor --explain-output BODY --ending EXIT -- COMMAND` in `work`: its stdout.
+fn explain(ctx: &Ctx, work: &Path, body: &Path, exit: &str, command: &[String]) -> String {
+    let out = run(ctx
+        .steady()
+        .current_dir(work)
+        .args(["doctor", "--explain-output"])
+        .arg(body)
+        .args(["--ending", exit, "--"])
+        .args(command));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    stdout(&out)
+}
+
+/// The class on the `class:` line of an explanation.
+fn explained_class(text: &str) -> String {
+    text.lines()
+        .find_map(|l| l.strip_prefix("class: "))
+        .map(|c| c.split(" (").next().unwrap_or(c).to_owned())
+        .unwrap_or_else(|| format!("(no class line in: {text})"))
 }
 
 fn replay(ctx: &Ctx, n: usize, e: &Entry) -> Outcome {
@@ -173,7 +196,9 @@ fn replay(ctx: &Ctx, n: usize, e: &Entry) -> Outcome {
     cmd.arg("--").args(&e.command);
     let out = run(&mut cmd);
     let json = std::fs::read_to_string(&report).unwrap_or_default();
+    let explained = explained_class(&explain(ctx, &work, &body, &e.exit, &e.command));
     Outcome {
+        explained,
         got: report_field(&json, "class").unwrap_or_else(|| "(no report)".into()),
         signature: report_field(&json, "signature").unwrap_or_else(|| "none".into()),
         stderr: stderr(&out),
@@ -220,6 +245,7 @@ fn the_corpus_gets_its_classes_through_the_binary() {
     let mut table: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
     let mut misses = Vec::new();
     let mut fixed = Vec::new();
+    let mut disagree = Vec::new();
     for (i, o) in &results {
         let e = &entries[*i];
         let want = steady_class(&e.class);
@@ -238,6 +264,12 @@ fn the_corpus_gets_its_classes_through_the_binary() {
                 String::new()
             }
         );
+        if o.explained != o.got {
+            disagree.push(format!(
+                "  {}: the run says {}, doctor --explain-output says {}",
+                e.name, o.got, o.explained
+            ));
+        }
         match (hit, allowed.get(&e.name)) {
             (false, None) => misses.push(line),
             (true, Some(_)) => fixed.push(e.name.clone()),
@@ -257,8 +289,113 @@ fn the_corpus_gets_its_classes_through_the_binary() {
         summary.push_str(&format!("  {inst:<12} {files:>5} {hit:>5}\n"));
     }
     assert!(
+        disagree.is_empty(),
+        "the explanation must give the class the run gives:\n{}",
+        disagree.join("\n")
+    );
+    assert!(
         misses.is_empty() && fixed.is_empty(),
         "{summary}\nmisses:\n{}\n\nknown misses that are right now (drop them from known-misses.txt): {fixed:?}",
         misses.join("\n")
     );
+}
+
+/// One corpus file's body, without its headers, as a user's log would be.
+fn body_file(ctx: &Ctx, name: &str) -> PathBuf {
+    let e = load().into_iter().find(|e| e.name == name).unwrap();
+    let p = ctx.path(&format!("tmp/{}", name.replace('/', "-")));
+    std::fs::write(&p, e.body).unwrap();
+    p
+}
+
+#[test]
+fn doctor_explains_which_signature_won_and_why() {
+    let ctx = Ctx::new();
+    // yarn 1: ENOSPC, then its misleading network line (yarnpkg/yarn#7081).
+    let log = body_file(&ctx, "yarn/enospc-misreported-network.txt");
+    let text = explain(
+        &ctx,
+        &ctx.path("work"),
+        &log,
+        "1",
+        &["yarn".into(), "install".into()],
+    );
+    assert!(
+        text.contains("read with yarn's signatures and the shared ones"),
+        "{text}"
+    );
+    let first = text
+        .lines()
+        .find(|l| l.starts_with("  1. "))
+        .unwrap_or_default();
+    assert!(
+        first.contains("-> disk full [decisive, shared"),
+        "the full disk decides: {text}"
+    );
+    assert!(
+        text.contains("\"trouble with your network connection\" -> network [plain, yarn")
+            && text.contains("loses to 1: a plain signature ranks below a decisive one"),
+        "the network line is shown losing, with the reason: {text}"
+    );
+    assert!(text.contains("class: disk full"), "{text}");
+    assert!(text.contains("action: stop: the disk is full"), "{text}");
+
+    // apt's lock outranks the shared EAGAIN text on the same line by origin.
+    let log = body_file(&ctx, "apt/lock-frontend-eagain.txt");
+    let text = explain(
+        &ctx,
+        &ctx.path("work"),
+        &log,
+        "100",
+        &["apt-get".into(), "upgrade".into()],
+    );
+    assert!(
+        text.contains("loses to 1: the shared table ranks below the installer"),
+        "{text}"
+    );
+    assert!(text.contains("class: installer lock timeout"), "{text}");
+
+    // An unsupported lock says where to move the cache.
+    let log = body_file(&ctx, "micromamba/could-not-set-lock-eio.txt");
+    let text = explain(
+        &ctx,
+        &ctx.path("work"),
+        &log,
+        "1",
+        &["micromamba".into(), "install".into(), "x".into()],
+    );
+    assert!(text.contains("class: lock unsupported"), "{text}");
+    assert!(
+        text.contains("hint: set CONDA_PKGS_DIRS to a local disk"),
+        "{text}"
+    );
+
+    // No command: only the shared table, and it says so; stdin works.
+    let mut child = ctx
+        .steady()
+        .args(["doctor", "--explain-output", "-", "--ending", "signal:KILL"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(b"   Compiling lumen v0.1.0\n").unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    let text = stdout(&out);
+    assert!(text.contains("the shared signatures only"), "{text}");
+    assert!(
+        text.contains("1. the ending") && text.contains("class: resource exhaustion"),
+        "a SIGKILL steady did not send: {text}"
+    );
+
+    // A bad ending is a usage error, not an explanation.
+    let out = run(ctx
+        .steady()
+        .args(["doctor", "--explain-output"])
+        .arg(&log)
+        .args(["--ending", "sometimes"]));
+    assert_eq!(code(&out), 125, "{}", stderr(&out));
 }
