@@ -60,8 +60,9 @@ pub const APT: Installer = Installer {
             sig(Failure::Corruption, "could not be parsed or opened"),
             // "E: dpkg was interrupted, you must manually run 'sudo dpkg --configure -a' to
             // correct the problem." (openhab/openhabian#952, termux/termux-packages#6151): the
-            // package state is damaged and has a known repair; see the note in `tests`.
-            sig(Failure::Corruption, "dpkg was interrupted"),
+            // package state is damaged, and apt names the repair, which steady runs instead of
+            // `apt-get clean` (that would not help) before the retry.
+            sig(Failure::Corruption, "dpkg was interrupted").repair(&["dpkg", "--configure", "-a"]),
             // apt's own check before downloading: "E: You don't have enough free space in
             // /var/cache/apt/archives/." (AbdBarho/stable-diffusion-webui-docker#666,
             // MichaIng/DietPi#5427).

@@ -40,6 +40,9 @@ pub struct Signature {
     pub text: &'static str,
     pub level: Level,
     pub any_case: bool,
+    /// The installer's own repair for what this message reports, run instead of a cache clean
+    /// (`dpkg --configure -a` after apt's "dpkg was interrupted"); empty for none.
+    pub repair: &'static [&'static str],
 }
 
 pub const fn sig(failure: Failure, text: &'static str) -> Signature {
@@ -48,6 +51,7 @@ pub const fn sig(failure: Failure, text: &'static str) -> Signature {
         text,
         level: Level::Plain,
         any_case: false,
+        repair: &[],
     }
 }
 
@@ -64,6 +68,14 @@ impl Signature {
     pub const fn decisive(self) -> Signature {
         Signature {
             level: Level::Decisive,
+            ..self
+        }
+    }
+
+    /// The command that repairs what the message reports, which the message itself names.
+    pub const fn repair(self, argv: &'static [&'static str]) -> Signature {
+        Signature {
+            repair: argv,
             ..self
         }
     }

@@ -57,6 +57,8 @@ pub struct Diagnosis {
     pub signature: Option<&'static str>,
     /// The broken package, where the output names one (normalized: lowercase, `-`).
     pub package: Option<String>,
+    /// The installer's own repair the deciding signature names (`Signature::repair`).
+    pub repair: &'static [&'static str],
 }
 
 /// Where a signature comes from: the installer's own row outranks the shared table.
@@ -192,6 +194,7 @@ pub fn classify(installer: Option<&Installer>, ending: &Ending, output: &str) ->
             failure: s.failure,
             signature: Some(s.text),
             package: None,
+            repair: &[],
         };
     }
     if let Some(failure) = by_ending(ending) {
@@ -199,6 +202,7 @@ pub fn classify(installer: Option<&Installer>, ending: &Ending, output: &str) ->
             failure,
             signature: None,
             package: None,
+            repair: &[],
         };
     }
     let best = matches(installer, ending, output).into_iter().next();
@@ -209,16 +213,19 @@ pub fn classify(installer: Option<&Installer>, ending: &Ending, output: &str) ->
             failure: m.signature.failure,
             signature: Some(m.signature.text),
             package,
+            repair: m.signature.repair,
         },
         None if matches!(ending, Ending::Signaled(_)) => Diagnosis {
             failure: Failure::Signal,
             signature: None,
             package,
+            repair: &[],
         },
         None => Diagnosis {
             failure: Failure::Unknown,
             signature: None,
             package,
+            repair: &[],
         },
     }
 }

@@ -48,6 +48,8 @@ pub enum CleanMode {
 pub enum Clean {
     None,
     Packages(Vec<String>),
+    /// The installer's own repair that its message names (`dpkg --configure -a`).
+    Repair(&'static [&'static str]),
     /// The installer's own check of every entry, which evicts the damaged ones.
     Verify,
     Full,
@@ -91,7 +93,7 @@ pub fn action_words(failure: Failure) -> &'static str {
         Failure::Stopped => "stop: the command was stopped",
         Failure::NotRunnable => "stop: the command cannot be run",
         Failure::Corruption => {
-            "clean the broken entries (the named package, what the cache check finds; else one full clean), then retry"
+            "clean the broken entries (the named package, what the cache check finds; else one full clean) or run the repair the installer names, then retry"
         }
         Failure::Network => "retry after a back-off, no clean",
         Failure::Resource => {
@@ -119,6 +121,7 @@ pub struct Recovery<'a> {
     cleaned_packages: Vec<String>,
     full_cleans: u32,
     verified: u32,
+    repairs: u32,
     unknown_retries: u32,
     /// Every mitigation applied in this run, in order.
     pub applied: Vec<Applied>,
@@ -148,6 +151,7 @@ impl<'a> Recovery<'a> {
             cleaned_packages: Vec::new(),
             full_cleans: 0,
             verified: 0,
+            repairs: 0,
             unknown_retries: 0,
             applied: Vec::new(),
         };
@@ -237,6 +241,12 @@ impl<'a> Recovery<'a> {
         }
         let mut mitigations = Vec::new();
         let mut clean = match diag.failure {
+            // The repair the message names, once; then as any corruption.
+            // Counted when chosen: a repair that fails (not root) is not tried again.
+            Failure::Corruption if !diag.repair.is_empty() && self.repairs == 0 => {
+                self.repairs += 1;
+                Clean::Repair(diag.repair)
+            }
             Failure::Corruption => self.corruption_clean(diag),
             Failure::Unknown | Failure::Signal => {
                 // The field practice: clear the cache and retry once. An unknown failure that
@@ -334,6 +344,16 @@ impl<'a> Recovery<'a> {
 
     /// Runs `clean` with the installer's own command. Returns what was done, for the summary.
     pub fn clean(&mut self, clean: &Clean, signals: &SignalPipe) -> Option<String> {
+        if let Clean::Repair(words) = clean {
+            // Not a clean of the cache: no cache path is touched, so none is checked.
+            let argv: Vec<OsString> = words.iter().map(OsString::from).collect();
+            return self.run_clean(
+                clean,
+                &argv,
+                format!("ran `{}`, the repair the installer names", words.join(" ")),
+                signals,
+            );
+        }
         let (Some(inv), Some(cache)) = (self.inv, self.cache.clone()) else {
             return None;
         };
@@ -400,19 +420,30 @@ impl<'a> Recovery<'a> {
                     }
                 }
             }
-            Clean::None => return None,
+            Clean::None | Clean::Repair(_) => return None,
         };
-        let r = attempt::run_helper(&argv, CLEAN_TIMEOUT, signals);
+        self.run_clean(clean, &argv, what, signals)
+    }
+
+    /// Runs a clean or repair command with the clean timeout; counts it when it succeeds.
+    fn run_clean(
+        &mut self,
+        clean: &Clean,
+        argv: &[OsString],
+        what: String,
+        signals: &SignalPipe,
+    ) -> Option<String> {
+        let r = attempt::run_helper(argv, CLEAN_TIMEOUT, signals);
         match &r.ending {
             attempt::Ending::Exited(0) => {
-                ui::detail(&format!("ran `{}`", ui::command_line(&argv)));
+                ui::detail(&format!("ran `{}`", ui::command_line(argv)));
                 self.count(clean);
                 Some(what)
             }
             attempt::Ending::Stopped(_) => {
                 ui::warn(&format!(
                     "`{}` did not finish within {} (another process may hold the installer's own cache lock); retrying without a clean",
-                    ui::command_line(&argv),
+                    ui::command_line(argv),
                     ui::human(CLEAN_TIMEOUT)
                 ));
                 None
@@ -427,7 +458,7 @@ impl<'a> Recovery<'a> {
                     .trim();
                 ui::warn(&format!(
                     "`{}` failed ({}): {last}; retrying anyway",
-                    ui::command_line(&argv),
+                    ui::command_line(argv),
                     other.describe()
                 ));
                 None
@@ -441,6 +472,7 @@ impl Recovery<'_> {
         match clean {
             Clean::Packages(p) => self.cleaned_packages.extend(p.iter().cloned()),
             Clean::Verify => self.verified += 1,
+            Clean::Repair(_) => {}
             _ => self.full_cleans += 1,
         }
     }
@@ -536,6 +568,40 @@ mod tests {
         assert!(
             r.lock_unsupported_hint()
                 .starts_with("hint: set UV_CACHE_DIR to a local disk")
+        );
+    }
+
+    #[test]
+    fn an_interrupted_dpkg_is_repaired_once_then_cleaned_as_any_corruption() {
+        let i = inv(&["apt-get", "install", "-y", "curl"]);
+        let mut r = Recovery::new(
+            Some(&i),
+            Some("/var/cache/apt/archives".into()),
+            policy(CleanMode::Auto),
+            false,
+            &[],
+        );
+        // openhab/openhabian#952 (tests/fixtures/field/apt/dpkg-was-interrupted.txt).
+        let d = classify(
+            Some(&crate::installer::APT),
+            &Ending::Exited(100),
+            "E: dpkg was interrupted, you must manually run 'sudo dpkg --configure -a' to correct the problem. ",
+        );
+        assert_eq!(d.failure, Failure::Corruption);
+        assert_eq!(
+            r.after_failure(&d, 1),
+            Step::Retry {
+                clean: Clean::Repair(&["dpkg", "--configure", "-a"]),
+                mitigations: vec![]
+            }
+        );
+        assert_eq!(
+            r.after_failure(&d, 2),
+            Step::Retry {
+                clean: Clean::Full,
+                mitigations: vec![]
+            },
+            "the repair is not repeated"
         );
     }
 

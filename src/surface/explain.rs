@@ -123,17 +123,17 @@ pub fn explain(
             "\nthe last line is the installer waiting on its own lock (\"{}\"): a lock wait, not a hang",
             s.text
         );
-        return finish(o, row, s.failure, Some(s.text), None);
+        return finish(o, row, s.failure, Some(s.text), None, &[]);
     }
     if let Some(f) = classify::by_ending(ending) {
         let _ = writeln!(o, "\nthe ending decides by itself: the output is not read");
-        return finish(o, row, f, None, None);
+        return finish(o, row, f, None, None, &[]);
     }
     let found = classify::matches(row, ending, output);
     let d = classify::classify(row, ending, output);
     if found.is_empty() {
         let _ = writeln!(o, "\nno signature matches any line");
-        return finish(o, row, d.failure, None, d.package.as_deref());
+        return finish(o, row, d.failure, None, d.package.as_deref(), &[]);
     }
     let _ = writeln!(o, "\nmatches, best first:");
     let best = &found[0];
@@ -169,6 +169,7 @@ pub fn explain(
         d.failure,
         Some(best.signature.text),
         d.package.as_deref(),
+        d.repair,
     )
 }
 
@@ -178,6 +179,7 @@ fn finish(
     failure: Failure,
     signature: Option<&str>,
     package: Option<&str>,
+    repair: &[&str],
 ) -> String {
     let _ = write!(o, "class: {}", failure.name());
     if let Some(s) = signature {
@@ -187,7 +189,15 @@ fn finish(
     if let Some(p) = package {
         let _ = writeln!(o, "package: {p}");
     }
-    let _ = writeln!(o, "action: {}", action_words(failure));
+    if repair.is_empty() {
+        let _ = writeln!(o, "action: {}", action_words(failure));
+    } else {
+        let _ = writeln!(
+            o,
+            "action: run `{}`, the repair the installer names (once), then retry",
+            repair.join(" ")
+        );
+    }
     if failure == Failure::LockUnsupported {
         let _ = writeln!(o, "{}", lock_unsupported_hint(row));
     }

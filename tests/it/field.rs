@@ -399,3 +399,47 @@ fn doctor_explains_which_signature_won_and_why() {
         .args(["--ending", "sometimes"]));
     assert_eq!(code(&out), 125, "{}", stderr(&out));
 }
+
+/// apt's "dpkg was interrupted" (openhab/openhabian#952) is repaired with the command apt
+/// names, once, and the retry succeeds; without a repair it would only be retried.
+#[test]
+fn an_interrupted_dpkg_is_repaired_with_the_command_apt_names() {
+    let ctx = Ctx::new();
+    let log = body_file(&ctx, "apt/dpkg-was-interrupted.txt");
+    let repaired = ctx.path("tmp/repaired");
+    ctx.fixture(
+        "apt-get",
+        &format!(
+            "[ -e '{r}' ] && exit 0\ncat '{log}' >&2\nexit 100\n",
+            r = repaired.display(),
+            log = log.display()
+        ),
+    );
+    ctx.fixture(
+        "dpkg",
+        &format!("echo \"$@\" >> '{}'\n", repaired.display()),
+    );
+    let report = ctx.path("tmp/report.json");
+    let out = run(ctx
+        .steady()
+        .args(["--backoff", "10ms", "--no-lock", "--cache"])
+        .arg(ctx.cache())
+        .arg("--report")
+        .arg(&report)
+        .args(["--", "apt-get", "install", "-y", "curl"]));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(
+        std::fs::read_to_string(&repaired).unwrap(),
+        "--configure -a\n",
+        "dpkg was run once, as apt says"
+    );
+    let json = std::fs::read_to_string(&report).unwrap();
+    assert_eq!(
+        report_field(&json, "class").as_deref(),
+        Some("cache corruption")
+    );
+    assert!(
+        json.contains("ran `dpkg --configure -a`, the repair the installer names; retry"),
+        "{json}"
+    );
+}
