@@ -67,16 +67,16 @@ pub enum Step {
 }
 
 /// What moves the cache off a filesystem that cannot lock: the installer's own variable for
-/// its cache directory (`UV_CACHE_DIR`, `CONDA_PKGS_DIRS`).
+/// its cache directory (`UV_CACHE_DIR`, `CONDA_PKGS_DIRS`). Printed after `hint: `.
 pub fn lock_unsupported_hint(installer: Option<&Installer>) -> String {
     let name = installer.map_or("installer", |i| i.name);
     match installer.and_then(|i| i.cache.dir_env.first()) {
         Some(var) => format!(
-            "hint: set {} to a local disk: the {name} cache's filesystem cannot hold {name}'s lock, and retrying cannot change that",
+            "set {} to a local disk: the {name} cache's filesystem cannot hold {name}'s lock, and retrying cannot change that",
             var.name
         ),
         None => format!(
-            "hint: move the {name} cache to a local disk: its filesystem cannot hold {name}'s lock, and retrying cannot change that"
+            "move the {name} cache to a local disk: its filesystem cannot hold {name}'s lock, and retrying cannot change that"
         ),
     }
 }
@@ -223,7 +223,7 @@ impl<'a> Recovery<'a> {
                 return Step::Stop("the disk is full; free space, then run again".into());
             }
             Failure::LockUnsupported => {
-                ui::warn(&self.lock_unsupported_hint());
+                ui::hint(&self.lock_unsupported_hint());
                 return Step::Stop(
                     "the cache's filesystem cannot hold the installer's lock; retrying cannot help"
                         .into(),
@@ -567,7 +567,7 @@ mod tests {
         );
         assert!(
             r.lock_unsupported_hint()
-                .starts_with("hint: set UV_CACHE_DIR to a local disk")
+                .starts_with("set UV_CACHE_DIR to a local disk")
         );
     }
 

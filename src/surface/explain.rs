@@ -199,7 +199,7 @@ fn finish(
         );
     }
     if failure == Failure::LockUnsupported {
-        let _ = writeln!(o, "{}", lock_unsupported_hint(row));
+        let _ = writeln!(o, "hint: {}", lock_unsupported_hint(row));
     }
     o
 }

@@ -9,3 +9,4 @@ pub mod explain;
 pub mod init;
 pub mod settings;
 pub mod status;
+pub mod usage;
