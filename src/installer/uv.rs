@@ -136,9 +136,21 @@ pub const UV: Installer = Installer {
                 Failure::InstallerLock,
                 "another process has locked a portion of the file",
             ),
-            // "failed to lock `~/.cache/uv/.lock`: Unknown error 524 (os error 524)": flock is
-            // not supported by the cache's filesystem (NFS, Cray DVS; NERSC/interactEM#532).
+            // The cache's filesystem cannot lock: "failed to lock `~/.cache/uv/.lock`: Unknown
+            // error 524 (os error 524)" (NFS, Cray DVS; NERSC/interactEM#532), "Could not
+            // acquire lock for `.local/share/uv/python` at `…/.lock`: Function not implemented
+            // (os error 38)" (flock disabled on a cluster, astral-sh/uv#9050), "failed to lock
+            // `…/git-v0/locks/…`: Bad file descriptor (os error 9)" (uv 0.10.3 on NFSv4,
+            // astral-sh/uv#18061). A local UV_CACHE_DIR fixes each; a retry none.
             sig(Failure::LockUnsupported, "failed to lock …(os error 524)"),
+            sig(
+                Failure::LockUnsupported,
+                "lock …: Function not implemented (os error 38)",
+            ),
+            sig(
+                Failure::LockUnsupported,
+                "failed to lock …: Bad file descriptor (os error 9)",
+            ),
             sig(Failure::Resource, "ThreadPoolBuildError"),
             sig(Failure::Resource, "failed to initialize global rayon pool"),
             sig(Failure::Resource, "Failed to start compilation worker"),
