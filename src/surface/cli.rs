@@ -75,7 +75,8 @@ pub enum Sub {
     /// Explain what steady would do with a command, and why, without running it
     ///
     /// Prints the installer and subcommand class, the cache and how it was found, the lock and
-    /// its scope, the mitigations that would apply and the facts behind them.
+    /// its scope, the mitigations that would apply and the facts behind them. With
+    /// --explain-output, explains instead how a failed command's output is classified.
     Doctor(Box<DoctorArgs>),
     /// List the locks steady holds or waits on for this user, with holders and waiters
     ///

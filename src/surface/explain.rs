@@ -110,10 +110,11 @@ pub fn explain(
             ui::command_line(command)
         ),
     };
+    let n = output.lines().count();
     let _ = writeln!(
         o,
-        "output: {} lines, read with {whose}",
-        output.lines().count()
+        "output: {n} line{}, read with {whose}",
+        if n == 1 { "" } else { "s" }
     );
     let _ = writeln!(o, "ending: {}", ending.describe());
 
