@@ -5,6 +5,9 @@ mod common;
 /// The committed completion scripts: fresh against `steady completions`, and loading in their
 /// shells.
 mod completions;
+/// The field corpus of real installer messages replayed through the binary, and `doctor
+/// --explain-output` on it.
+mod field;
 /// Every installer row against the real installer: cache resolution, provoked failures, cleans
 /// without a command (safe removal), apt's own lock, wrappers.
 mod installers;
