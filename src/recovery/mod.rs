@@ -452,7 +452,7 @@ impl<'a> Recovery<'a> {
             attempt::Ending::Interrupted { signal, .. } => {
                 ui::detail(&format!(
                     "`{}` was interrupted by {signal}",
-                    ui::command_line(&argv)
+                    ui::command_line(argv)
                 ));
                 None
             }
