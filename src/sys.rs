@@ -138,8 +138,9 @@ pub fn take_signals() -> Vec<Arrived> {
 /// the same).
 pub fn set_alarm(after: Option<Duration>) {
     let to_tv = |d: Duration| libc::timeval {
-        tv_sec: d.as_secs() as libc::time_t,
-        tv_usec: d.subsec_micros() as libc::suseconds_t,
+        // `as _`: libc deprecates naming `time_t`/`suseconds_t` on musl (their width changed).
+        tv_sec: d.as_secs() as _,
+        tv_usec: d.subsec_micros() as _,
     };
     let (value, interval) = match after {
         Some(d) => (
@@ -384,9 +385,11 @@ pub fn euid() -> u32 {
 
 /// `f_type` of the filesystem holding `path` (statfs magic), to tell NFS and friends apart.
 pub fn filesystem_magic(path: &std::path::Path) -> Option<i64> {
+    // `f_type` is `__fsword_t` (i64) on glibc and `c_ulong` (u64) on musl; magics fit both.
+    #[allow(clippy::unnecessary_cast)]
     nix::sys::statfs::statfs(path)
         .ok()
-        .map(|s| s.filesystem_type().0)
+        .map(|s| s.filesystem_type().0 as i64)
 }
 
 /// Clock ticks per second, for `/proc/<pid>/stat` start times.
@@ -585,14 +588,27 @@ pub fn rename_noreplace(
     new_dir: BorrowedFd,
     new: &std::ffi::OsStr,
 ) -> io::Result<()> {
-    use nix::fcntl::{RenameFlags, renameat2};
-    Ok(renameat2(
-        old_dir,
-        old,
-        new_dir,
-        new,
-        RenameFlags::RENAME_NOREPLACE,
-    )?)
+    // nix wraps renameat2 for glibc only, and the musl Rust links has no renameat2():
+    // the raw system call works with both.
+    use std::os::unix::ffi::OsStrExt;
+    let old = std::ffi::CString::new(old.as_bytes())?;
+    let new = std::ffi::CString::new(new.as_bytes())?;
+    // SAFETY: both names are NUL-terminated and outlive the call; both fds are open.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_renameat2,
+            old_dir.as_raw_fd(),
+            old.as_ptr(),
+            new_dir.as_raw_fd(),
+            new.as_ptr(),
+            libc::RENAME_NOREPLACE,
+        )
+    };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
 }
 
 /// Creates the directory `name` inside `dir` with `mode`.
