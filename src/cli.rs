@@ -12,7 +12,7 @@ use crate::settings::parse_duration;
 #[derive(Debug, Parser)]
 #[command(
     name = "steady",
-    version,
+    version = env!("STEADY_VERSION"),
     about = "Run a package installer under a cache lock, a watchdog and a retry policy",
     long_about = "Run a package installer under a cache lock, a watchdog and a retry policy.\n\n\
         steady serializes installs that share a cache, kills hung attempts with their whole \
