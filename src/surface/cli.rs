@@ -44,7 +44,7 @@ Exit status:
 #[derive(Debug, Parser)]
 #[command(
     name = "steady",
-    version,
+    version = env!("STEADY_VERSION"),
     about = "Run a package installer under a cache lock, a watchdog and a retry policy",
     long_about = "Run a package installer under a cache lock, a watchdog and a retry policy.\n\n\
         steady serializes installs that share a cache, kills hung attempts with their whole \

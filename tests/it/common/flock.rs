@@ -25,6 +25,12 @@ pub fn flock_free(path: &Path) -> bool {
 /// The LD_PRELOAD shim of `tests/fixtures/flock_shim.c`, built once per test run with `cc`: it
 /// makes `flock` fail with a chosen errno (see the file), to test NFS-like failures without NFS.
 pub fn flock_shim() -> Option<PathBuf> {
+    if super::steady_is_static() {
+        super::gated(
+            "needs the LD_PRELOAD flock shim, and the binary under test is static: gnu builds only",
+        );
+        return None;
+    }
     static SHIM: std::sync::OnceLock<Result<PathBuf, String>> = std::sync::OnceLock::new();
     let built = SHIM.get_or_init(|| {
         let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/flock_shim.c");

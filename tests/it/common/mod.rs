@@ -33,6 +33,36 @@ pub fn steady_bin() -> &'static str {
     })
 }
 
+/// True when the binary under test is statically linked (no ELF interpreter), as the musl
+/// release build is: `LD_PRELOAD` shims cannot reach it.
+pub fn steady_is_static() -> bool {
+    static STATIC: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *STATIC.get_or_init(|| {
+        let elf = std::fs::read(steady_bin()).expect("read the binary under test");
+        let u16_at = |o: usize| u16::from_le_bytes([elf[o], elf[o + 1]]) as usize;
+        let u64_at = |o: usize| u64::from_le_bytes(elf[o..o + 8].try_into().unwrap()) as usize;
+        // ELF64, little-endian (x86_64, aarch64): e_phoff at 0x20, e_phentsize 0x36, e_phnum 0x38.
+        assert!(
+            elf.starts_with(b"\x7fELF\x02\x01"),
+            "not a 64-bit little-endian ELF"
+        );
+        let (phoff, phentsize, phnum) = (u64_at(0x20), u16_at(0x36), u16_at(0x38));
+        const PT_INTERP: u32 = 3;
+        !(0..phnum).any(|i| {
+            let o = phoff + i * phentsize;
+            u32::from_le_bytes(elf[o..o + 4].try_into().unwrap()) == PT_INTERP
+        })
+    })
+}
+
+/// A test that cannot apply to the binary under test: printed, and not a failure even under
+/// `STEADY_TEST_STRICT=1` (unlike [`skip`], nothing is missing from the machine).
+pub fn gated(reason: &str) {
+    use std::io::Write;
+    let test = std::thread::current().name().unwrap_or("?").to_owned();
+    let _ = writeln!(std::io::stderr(), "GATED {test}: {reason}");
+}
+
 pub struct Ctx {
     pub tmp: tempfile::TempDir,
 }
