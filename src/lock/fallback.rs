@@ -55,7 +55,7 @@ pub(super) fn fallback(
             Ok(fd) => {
                 wait_for_stranded(&file, &fd, plan)?;
                 let scope = Scope::Node { file: file.clone() };
-                let lock = HeldLock::new(fd, file, key, scope, plan.shared, false);
+                let lock = HeldLock::new(fd, file, &t.key, scope, plan.shared, false);
                 lock.say_locked();
                 return Ok(Ok(lock));
             }

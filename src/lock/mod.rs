@@ -24,6 +24,7 @@ pub mod remote;
 mod stranded;
 
 use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Component, Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -40,7 +41,7 @@ pub use filesystem::network_filesystem;
 use filesystem::strength;
 use flock::{Wait, lock_current, marker, same_inode};
 pub use flock::{is_stop_signal, stop_signal_arrived};
-use nesting::held_by_ancestor;
+use nesting::{Proof, held_by_ancestor};
 use stranded::wait_for_stranded;
 
 /// Environment variable through which steady tells a nested steady which locks it holds: one
@@ -79,6 +80,8 @@ pub struct HeldLock {
     pub path: PathBuf,
     /// The canonical path the lock protects.
     pub key: String,
+    /// The same, every byte of it, for [`HELD_ENV`].
+    id: Vec<u8>,
     pub scope: Scope,
     pub shared: bool,
     was_dir: bool,
@@ -95,7 +98,7 @@ pub struct Locks {
     /// The cache's lock beyond this machine (`--lock-url`), taken after the local ones.
     pub remote: Option<Box<dyn Remote>>,
     /// Its entry for [`HELD_ENV`], so that a nested steady does not wait for it.
-    remote_id: Option<String>,
+    remote_id: Option<Vec<u8>>,
 }
 
 /// Where the locks of several machines sharing one cache meet (`--lock-url`; `pglock` is the
@@ -275,7 +278,7 @@ pub fn acquire(req: &LockRequest) -> Result<Locks, LockError> {
     let mut locks = Locks::default();
     for t in &targets {
         let key = t.key.to_string_lossy().into_owned();
-        if let Some(pid) = held_by_ancestor(&key) {
+        if let Some(pid) = held_by_ancestor(t.key.as_os_str().as_bytes(), Proof::Local(&t.key)) {
             ui::detail(&format!(
                 "the lock on `{key}` is held by an enclosing steady (pid {pid}); going ahead without taking it again"
             ));
@@ -290,14 +293,14 @@ pub fn acquire(req: &LockRequest) -> Result<Locks, LockError> {
     }
     if let Some(r) = &req.remote {
         let key = remote_key(r);
-        let id = format!("remote {}", key.identity);
-        if let Some(pid) = held_by_ancestor(&id) {
+        let id = remote_id(r, &key);
+        if let Some(pid) = held_by_ancestor(&id, Proof::Remote) {
             // Taking it again on a second connection would wait for our own ancestor forever.
             ui::detail(&format!(
                 "the lock on {} is held by an enclosing steady (pid {pid}); going ahead without taking it again",
                 key.label
             ));
-            locks.nested.push(id);
+            locks.nested.push(key.label.clone());
         } else {
             let held = r
                 .backend
@@ -328,6 +331,18 @@ fn remote_key(r: &RemoteRequest) -> RemoteKey {
     }
 }
 
+/// The [`HELD_ENV`] entry of a remote lock: its identity, with the cache path's own bytes.
+fn remote_id(r: &RemoteRequest, key: &RemoteKey) -> Vec<u8> {
+    match r.namespace {
+        Some(_) => format!("remote {}", key.identity).into_bytes(),
+        None => {
+            let mut id = b"remote path:".to_vec();
+            id.extend_from_slice(Target::resolve(r.cache).key.as_os_str().as_bytes());
+            id
+        }
+    }
+}
+
 /// The lock on one target: on the path itself, else a fallback lock file; `Ok(Err(reason))`
 /// when no lock could be had anywhere.
 fn acquire_one(
@@ -340,8 +355,14 @@ fn acquire_one(
         Err(why) => why.clone(),
         Ok(path) => match lock_on_path(path, plan) {
             Ok((fd, was_dir)) => {
-                let lock =
-                    HeldLock::new(fd, path.clone(), key, Scope::OnPath, plan.shared, was_dir);
+                let lock = HeldLock::new(
+                    fd,
+                    path.clone(),
+                    &t.key,
+                    Scope::OnPath,
+                    plan.shared,
+                    was_dir,
+                );
                 lock.say_locked();
                 return Ok(Ok(lock));
             }
@@ -383,7 +404,7 @@ impl HeldLock {
     fn new(
         fd: OwnedFd,
         path: PathBuf,
-        key: &str,
+        key: &Path,
         scope: Scope,
         shared: bool,
         was_dir: bool,
@@ -393,7 +414,8 @@ impl HeldLock {
             fd,
             _marker: marker,
             path,
-            key: key.to_owned(),
+            key: key.to_string_lossy().into_owned(),
+            id: key.as_os_str().as_bytes().to_vec(),
             scope,
             shared,
             was_dir,

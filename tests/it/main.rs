@@ -21,6 +21,9 @@ mod recover;
 mod run;
 /// `steady init`: the scripts in real bash, zsh and fish, where each wrapped call really went.
 mod shell;
+/// Issue 14's lock and clean cases, each reproduced first: renames, odd paths, nested runs,
+/// symlinked and system caches, a lock lost during a clean.
+mod trust_lock;
 /// The watchdog: tree kill, escapees, stall detection, deadline, signals, PID 1, terminals,
 /// byte-exact output, bounded memory, one thread, process limits (requirements R13-R20).
 mod watchdog;
