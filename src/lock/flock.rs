@@ -239,6 +239,42 @@ pub(super) fn errno_name(errno: i32) -> String {
     }
 }
 
+/// Opens a directory or regular file to lock it, checking its type before opening it for
+/// real: a device (`--lock /dev/tty0`), FIFO or socket found there is never opened (opening
+/// one runs its driver, completes a FIFO writer's open, or hangs). The path is first opened
+/// `O_PATH` without following a symlink, which touches nothing; the type is read from that
+/// handle; then the same inode is opened through it (a directory as `.` below it, a file
+/// through `/proc/self/fd`), so that what was checked is what gets locked. Read-only, which
+/// flock needs no more than; close-on-exec, so the command never inherits the lock.
+pub(super) fn open_target(path: &Path) -> Result<OwnedFd, String> {
+    use nix::fcntl::{OFlag, open, openat};
+    use nix::sys::stat::Mode;
+    let handle = open(
+        path,
+        OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| std::io::Error::from(e).to_string())?;
+    let st = sys::fstat(handle.as_raw_fd()).map_err(|e| e.to_string())?;
+    let flags = OFlag::O_RDONLY | OFlag::O_CLOEXEC | OFlag::O_NOCTTY | OFlag::O_NONBLOCK;
+    let fd = match st.st_mode & libc::S_IFMT {
+        libc::S_IFDIR => openat(&handle, ".", flags | OFlag::O_DIRECTORY, Mode::empty()),
+        libc::S_IFREG => open(
+            format!("/proc/self/fd/{}", handle.as_raw_fd()).as_str(),
+            flags,
+            Mode::empty(),
+        )
+        .or_else(|_| open(path, flags | OFlag::O_NOFOLLOW, Mode::empty())),
+        libc::S_IFLNK => return Err("it is a symlink".into()),
+        _ => return Err("it is neither a directory nor a regular file".into()),
+    }
+    .map_err(|e| std::io::Error::from(e).to_string())?;
+    if !same_inode(Some((st.st_dev, st.st_ino)), &fd) {
+        return Err("it changed while steady opened it".into());
+    }
+    Ok(fd)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

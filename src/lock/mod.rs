@@ -39,7 +39,7 @@ use fallback::fallback;
 pub use fallback::fallback_key;
 pub use filesystem::network_filesystem;
 use filesystem::strength;
-use flock::{Wait, lock_current, marker, same_inode};
+use flock::{Wait, lock_current, marker, open_target, same_inode};
 pub use flock::{is_stop_signal, stop_signal_arrived};
 use nesting::{Proof, held_by_ancestor};
 use stranded::wait_for_stranded;
@@ -375,16 +375,7 @@ fn acquire_one(
 
 /// Locks the path itself (a directory, or a file the user named with `--lock`).
 fn lock_on_path(path: &Path, plan: &Plan) -> Result<(OwnedFd, bool), Wait> {
-    let open = || -> Result<OwnedFd, Wait> {
-        let fd = sys::open_lock_target(path).map_err(|e| Wait::Cannot(e.to_string()))?;
-        let st = sys::fstat(fd.as_raw_fd()).map_err(|e| Wait::Cannot(e.to_string()))?;
-        match st.st_mode & libc::S_IFMT {
-            libc::S_IFDIR | libc::S_IFREG => Ok(fd),
-            _ => Err(Wait::Cannot(
-                "it is neither a directory nor a regular file".into(),
-            )),
-        }
-    };
+    let open = || -> Result<OwnedFd, Wait> { open_target(path).map_err(Wait::Cannot) };
     let is_current = |fd: &OwnedFd| {
         same_inode(
             std::fs::symlink_metadata(path)
@@ -447,7 +438,7 @@ impl HeldLock {
         if now.is_none() || same_inode(now, &self.fd) {
             return;
         }
-        let fd = match sys::open_lock_target(&self.path) {
+        let fd = match open_target(&self.path) {
             Ok(fd) => fd,
             Err(_) => return,
         };

@@ -2,12 +2,12 @@
 //! and then asserted by behaviour: overlaps counted from a log that every run appends its start
 //! and end to, canary files that must survive every clean, processes that must be gone.
 
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 use crate::common::*;
+
+/// Bound for things that happen at once on an idle machine.
+const LONG: Duration = Duration::from_secs(30);
 
 /// Pairs of runs in `log` whose start..end intervals overlap. A run that never wrote its end
 /// counts as running to the end of the log.
@@ -113,4 +113,39 @@ fn held_locks_entry_of_an_ancestor_without_the_lock_is_ignored() {
         assert!(!ctx.path("work/ran").exists());
     }
     drop(held);
+}
+
+/// Case 16: `--lock` on something that is neither a directory nor a regular file is checked
+/// before it is opened. A FIFO shows it: opening one for reading completes a writer's open,
+/// which must never happen.
+#[test]
+fn lock_path_of_the_wrong_type_is_never_opened() {
+    let ctx = Ctx::new();
+    let fifo = ctx.path("fifo");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    let writer = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || {
+            // Blocks until someone opens the FIFO for reading.
+            let f = std::fs::OpenOptions::new().write(true).open(&fifo);
+            f.is_ok()
+        })
+    };
+    let out = run(ctx.steady().arg("--lock").arg(&fifo).args(["--", "true"]));
+    let opened_by_steady = wait_for(Duration::from_millis(500), || writer.is_finished());
+    // Let the writer go whatever happened (without blocking when it is already gone).
+    let reader = {
+        use std::os::unix::fs::OpenOptionsExt;
+        std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(&fifo)
+    };
+    assert!(writer.join().unwrap());
+    drop(reader);
+    assert!(
+        !opened_by_steady,
+        "steady opened the FIFO before checking its type: {}",
+        stderr(&out)
+    );
 }
