@@ -35,13 +35,16 @@ pub(super) fn fallback(
             }
         };
         let file = dir.join(&name);
+        let created = std::cell::Cell::new(false);
         let open = || {
-            open_checked(&dir_fd, &name, key).map_err(|e| {
+            let (fd, made) = open_checked(&dir_fd, &name, key).map_err(|e| {
                 Wait::Failed(LockError::Unsafe(format!(
                     "unsafe lock path `{}`: {e}",
                     file.display()
                 )))
-            })
+            })?;
+            created.set(created.get() || made);
+            Ok(fd)
         };
         let is_current = |fd: &OwnedFd| {
             same_inode(
@@ -53,7 +56,8 @@ pub(super) fn fallback(
         };
         match lock_current(&file, &open, &is_current, plan) {
             Ok(fd) => {
-                wait_for_stranded(&file, &fd, plan)?;
+                let id = t.key.as_os_str().as_encoded_bytes();
+                wait_for_stranded(&file, id, &fd, created.get(), plan)?;
                 let scope = Scope::Node { file: file.clone() };
                 let lock = HeldLock::new(fd, file, &t.key, scope, plan.shared, false);
                 lock.say_locked();
@@ -76,7 +80,11 @@ pub(super) fn fallback(
 /// Opens a fallback lock file and checks it is a plain file of ours with one link (R4, R5).
 /// A file this call creates gets the key it stands for as its content, for `steady status`
 /// (its name is only a hash); an existing file is never written.
-pub(super) fn open_checked(dir: &OwnedFd, name: &str, key: &str) -> Result<OwnedFd, String> {
+pub(super) fn open_checked(
+    dir: &OwnedFd,
+    name: &str,
+    key: &str,
+) -> Result<(OwnedFd, bool), String> {
     let (fd, created) = sys::open_lock_file_at(dir, name).map_err(|e| match e.raw_os_error() {
         Some(libc::ELOOP) => "it is a symlink".to_owned(),
         Some(libc::EISDIR) => "it is a directory".to_owned(),
@@ -102,9 +110,9 @@ pub(super) fn open_checked(dir: &OwnedFd, name: &str, key: &str) -> Result<Owned
     if created && !key.contains('\n') {
         let mut f = std::fs::File::from(fd);
         let _ = f.write_all(format!("{key}\n").as_bytes());
-        return Ok(OwnedFd::from(f));
+        return Ok((OwnedFd::from(f), true));
     }
-    Ok(fd)
+    Ok((fd, created))
 }
 
 /// `<basename>-<hash of the canonical path>.lock`: readable, and unique per key.

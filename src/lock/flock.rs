@@ -166,7 +166,7 @@ pub(super) fn lock_fd(fd: &OwnedFd, path: &Path, plan: &Plan) -> Result<(), Wait
         "waiting for the lock{how} on `{}`, held by {who}",
         path.display()
     ));
-    let _marker = marker("wait", fd);
+    let _marker = marker("wait", fd, None);
     let mut next_progress = started + plan.progress_every;
     let result = loop {
         if let Some(sig) = stop_signal_arrived() {
@@ -217,14 +217,19 @@ pub fn is_stop_signal(s: Signal) -> bool {
 
 /// A marker naming the lock behind `fd` and the time, readable by others in this process's
 /// `/proc/<pid>/fd` (the kernel records no time for a lock).
-pub(super) fn marker(state: &str, fd: &OwnedFd) -> Option<OwnedFd> {
+/// A held lock's marker also names its key (a hash of the canonical path), so that a run
+/// that finds the path replaced can still find who holds the key's lock (see `stranded`).
+pub(super) fn marker(state: &str, fd: &OwnedFd, key: Option<&[u8]>) -> Option<OwnedFd> {
     let st = sys::fstat(fd.as_raw_fd()).ok()?;
     let ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .ok()?
         .as_millis();
+    let key = key.map_or_else(String::new, |k| {
+        format!(":{:016x}", super::fallback::fnv1a(k))
+    });
     sys::named_marker(&format!(
-        "{MARKER_PREFIX}{state}:{ms}:{}:{}",
+        "{MARKER_PREFIX}{state}:{ms}:{}:{}{key}",
         st.st_dev, st.st_ino
     ))
 }

@@ -207,12 +207,15 @@ struct Target {
     key: PathBuf,
     /// The path to flock, or why it cannot be used.
     usable: Result<PathBuf, String>,
+    /// This run created the directory (it was missing, or moved away).
+    created: bool,
 }
 
 impl Target {
     fn resolve(path: &Path) -> Target {
         let abs = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
-        let made = if std::fs::symlink_metadata(&abs).is_ok() {
+        let exists = std::fs::symlink_metadata(&abs).is_ok();
+        let made = if exists {
             Ok(())
         } else {
             std::fs::create_dir_all(&abs)
@@ -221,10 +224,12 @@ impl Target {
             Ok(c) => Target {
                 key: c.clone(),
                 usable: Ok(c),
+                created: !exists,
             },
             Err(e) => Target {
                 key: canonical_key(&abs),
                 usable: Err(format!("cannot use `{}` as the lock: {e}", abs.display())),
+                created: false,
             },
         }
     }
@@ -353,7 +358,7 @@ fn acquire_one(
 ) -> Result<Result<HeldLock, String>, LockError> {
     let why = match &t.usable {
         Err(why) => why.clone(),
-        Ok(path) => match lock_on_path(path, plan) {
+        Ok(path) => match lock_on_path(path, t, plan) {
             Ok((fd, was_dir)) => {
                 let lock = HeldLock::new(
                     fd,
@@ -374,7 +379,7 @@ fn acquire_one(
 }
 
 /// Locks the path itself (a directory, or a file the user named with `--lock`).
-fn lock_on_path(path: &Path, plan: &Plan) -> Result<(OwnedFd, bool), Wait> {
+fn lock_on_path(path: &Path, t: &Target, plan: &Plan) -> Result<(OwnedFd, bool), Wait> {
     let open = || -> Result<OwnedFd, Wait> { open_target(path).map_err(Wait::Cannot) };
     let is_current = |fd: &OwnedFd| {
         same_inode(
@@ -385,7 +390,8 @@ fn lock_on_path(path: &Path, plan: &Plan) -> Result<(OwnedFd, bool), Wait> {
         )
     };
     let fd = lock_current(path, &open, &is_current, plan)?;
-    wait_for_stranded(path, &fd, plan).map_err(Wait::Failed)?;
+    let id = t.key.as_os_str().as_bytes();
+    wait_for_stranded(path, id, &fd, t.created, plan).map_err(Wait::Failed)?;
     let was_dir =
         sys::fstat(fd.as_raw_fd()).is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFDIR);
     Ok((fd, was_dir))
@@ -400,7 +406,7 @@ impl HeldLock {
         shared: bool,
         was_dir: bool,
     ) -> HeldLock {
-        let marker = marker("held", &fd);
+        let marker = marker("held", &fd, Some(key.as_os_str().as_bytes()));
         HeldLock {
             fd,
             _marker: marker,
@@ -448,7 +454,7 @@ impl HeldLock {
                     "`{}` was recreated; moved the lock to it",
                     self.path.display()
                 ));
-                self._marker = marker("held", &fd);
+                self._marker = marker("held", &fd, Some(&self.id));
                 self.fd = fd;
             }
             Err(_) => {

@@ -2,12 +2,31 @@
 //! and then asserted by behaviour: overlaps counted from a log that every run appends its start
 //! and end to, canary files that must survive every clean, processes that must be gone.
 
+use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::time::Duration;
 
 use crate::common::*;
 
 /// Bound for things that happen at once on an idle machine.
 const LONG: Duration = Duration::from_secs(30);
+
+fn touch(p: &Path) {
+    std::fs::write(p, b"").unwrap();
+}
+
+/// `seg LOG TAG INSIDE RELEASE`: appends `start TAG <ns>` to LOG, says it is inside, stays
+/// until RELEASE exists (bounded), then appends `end TAG <ns>`.
+fn segment_fixture(ctx: &Ctx) {
+    ctx.fixture(
+        "seg",
+        "echo \"start $2 $(date +%s%N)\" >> \"$1\"\n\
+         touch \"$3\"\n\
+         i=0\n\
+         while [ ! -e \"$4\" ]; do sleep 0.05; i=$((i+1)); [ $i -gt 1200 ] && break; done\n\
+         echo \"end $2 $(date +%s%N)\" >> \"$1\"\n",
+    );
+}
 
 /// Pairs of runs in `log` whose start..end intervals overlap. A run that never wrote its end
 /// counts as running to the end of the log.
@@ -148,4 +167,105 @@ fn lock_path_of_the_wrong_type_is_never_opened() {
         "steady opened the FIFO before checking its type: {}",
         stderr(&out)
     );
+}
+
+/// Starts run `tag` (steady with its options) of the `seg` fixture and returns once it is
+/// inside, with the file that lets it go.
+fn start_segment(ctx: &Ctx, mut cmd: Command, log: &Path, tag: &str) -> (Bg, PathBuf) {
+    let inside = ctx.path(&format!("inside-{tag}"));
+    let release = ctx.path(&format!("release-{tag}"));
+    cmd.arg("--")
+        .arg("seg")
+        .arg(log)
+        .arg(tag)
+        .arg(&inside)
+        .arg(&release);
+    let bg = Bg::spawn(&mut cmd);
+    assert!(
+        wait_for(LONG, || inside.exists() || !bg.alive()),
+        "run {tag} never got in"
+    );
+    (bg, release)
+}
+
+/// Case 8: renaming the cache directory, or the fallback lock file, or moving its directory,
+/// while run A holds the lock does not let run B in: 0 overlaps, counted from the runs' own
+/// log, over every way and two rounds each.
+#[test]
+fn renamed_cache_or_lock_file_admits_no_second_holder() {
+    let Some(shim) = flock_shim() else { return };
+    let ctx = Ctx::new();
+    segment_fixture(&ctx);
+    let log = ctx.path("log");
+    let mut total = 0;
+    for round in 0..2 {
+        for way in ["cache-renamed", "file-renamed", "dir-moved", "file-deleted"] {
+            let cache = ctx.path(&format!("c-{way}-{round}"));
+            std::fs::create_dir_all(&cache).unwrap();
+            let cache = cache.canonicalize().unwrap();
+            let locks = ctx.path(&format!("locks-{way}-{round}"));
+            let steady = || {
+                let mut cmd = ctx.steady();
+                if way != "cache-renamed" {
+                    cmd.env("LD_PRELOAD", &shim)
+                        .env("STEADY_SHIM_FLOCK_ERRNO", libc::ENOLCK.to_string())
+                        .env("STEADY_SHIM_FLOCK_PATHS", cache.as_os_str())
+                        .arg("--lock-dir")
+                        .arg(&locks);
+                }
+                cmd.arg("--cache").arg(&cache);
+                cmd
+            };
+            let a_tag = format!("a-{way}-{round}");
+            let (a, release_a) = start_segment(&ctx, steady(), &log, &a_tag);
+            let per_user = locks.join(format!("steady-{}", nix::unistd::geteuid()));
+            match way {
+                "cache-renamed" => {
+                    std::fs::rename(&cache, cache.with_extension("moved")).unwrap();
+                }
+                "dir-moved" => {
+                    std::fs::rename(&per_user, per_user.with_extension("moved")).unwrap();
+                }
+                _ => {
+                    let name = std::fs::read_dir(&per_user)
+                        .unwrap()
+                        .flatten()
+                        .next()
+                        .expect("a lock file")
+                        .path();
+                    if way == "file-deleted" {
+                        std::fs::remove_file(&name).unwrap();
+                    } else {
+                        std::fs::rename(&name, name.with_extension("moved")).unwrap();
+                    }
+                }
+            }
+            let b_tag = format!("b-{way}-{round}");
+            let inside_b = ctx.path(&format!("inside-{b_tag}"));
+            let release_b = ctx.path(&format!("release-{b_tag}"));
+            touch(&release_b);
+            let mut cmd = steady();
+            cmd.arg("--")
+                .arg("seg")
+                .arg(&log)
+                .arg(&b_tag)
+                .arg(&inside_b)
+                .arg(&release_b);
+            let b = Bg::spawn(&mut cmd);
+            // B either waits for A (as it must) or gets in beside it.
+            wait_for(LONG, || waits_for_flock(b.pid()) || inside_b.exists());
+            touch(&release_a);
+            assert_eq!(code(&a.finish()), 0);
+            let out = b.finish();
+            assert_eq!(code(&out), 0, "{way}: {}", stderr(&out));
+            let n = overlaps(&std::fs::read_to_string(&log).unwrap());
+            assert_eq!(
+                n - total,
+                0,
+                "{way}, round {round}: B ran beside A\n{}",
+                stderr(&out)
+            );
+            total = n;
+        }
+    }
 }
