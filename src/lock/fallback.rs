@@ -179,6 +179,7 @@ impl Candidate {
         } else if !self.base.is_dir() {
             return Err(skip(&self.base, "not a directory".into()));
         }
+        check_chain(&self.base).map_err(|e| skip(&self.base, e))?;
         let dir = self.base.join(&self.sub);
         match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
             Ok(()) => {}
@@ -212,6 +213,34 @@ pub(super) fn check_private(fd: &OwnedFd) -> Result<(), String> {
     }
     if st.st_mode & 0o077 != 0 {
         return Err(format!("mode {:o} lets other users in", st.st_mode & 0o777));
+    }
+    Ok(())
+}
+
+/// Only this user and root may rename the per-user directory away (and so let a second run
+/// in, issue 14 case 11): every directory from `base` up to `/` must be owned by this user or
+/// root, and where group or others may write to it, it must be sticky (so that only an
+/// entry's owner, the directory's owner or root may rename the entry).
+fn check_chain(base: &Path) -> Result<(), String> {
+    use std::os::unix::fs::MetadataExt;
+    let real = base.canonicalize().map_err(|e| e.to_string())?;
+    let me = sys::euid();
+    for dir in real.ancestors() {
+        let m = std::fs::symlink_metadata(dir).map_err(|e| e.to_string())?;
+        if m.uid() != me && m.uid() != 0 {
+            return Err(format!(
+                "`{}` is owned by uid {}, who could move steady's directory away",
+                dir.display(),
+                m.uid()
+            ));
+        }
+        if m.mode() & 0o022 != 0 && m.mode() & 0o1000 == 0 {
+            return Err(format!(
+                "`{}` (mode {:o}) lets other users move steady's directory away (no sticky bit)",
+                dir.display(),
+                m.mode() & 0o7777
+            ));
+        }
     }
     Ok(())
 }

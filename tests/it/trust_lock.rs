@@ -269,3 +269,56 @@ fn renamed_cache_or_lock_file_admits_no_second_holder() {
         }
     }
 }
+
+/// Case 11: a lock directory (here `--lock-dir`, as for TMPDIR) that another user owns and
+/// everyone may write to without the sticky bit is not used: its owner could rename steady's
+/// per-user directory away while a run holds a lock in it.
+#[test]
+fn foreign_writable_lock_base_is_not_used() {
+    let Some(shim) = flock_shim() else { return };
+    let Some((uid, gid)) = other_user("steady-test-other") else {
+        return;
+    };
+    let ctx = Ctx::new();
+    chmod(ctx.root(), 0o755);
+    let cache = ctx.cache().canonicalize().unwrap();
+    for (mode, owner) in [(0o777, uid), (0o777, 0), (0o775, uid)] {
+        let base = ctx.path(&format!("base-{mode:o}-{owner}"));
+        std::fs::create_dir(&base).unwrap();
+        std::os::unix::fs::chown(&base, Some(owner), Some(gid)).unwrap();
+        chmod(&base, mode);
+        let out = run(ctx
+            .steady()
+            .env("LD_PRELOAD", &shim)
+            .env("STEADY_SHIM_FLOCK_ERRNO", libc::ENOLCK.to_string())
+            .env("STEADY_SHIM_FLOCK_PATHS", cache.as_os_str())
+            .args(["-v", "--cache"])
+            .arg(&cache)
+            .arg("--lock-dir")
+            .arg(&base)
+            .args(["--", "true"]));
+        let err = stderr(&out);
+        assert_eq!(code(&out), 0, "{err}");
+        let used: Vec<_> = std::fs::read_dir(&base).unwrap().flatten().collect();
+        assert!(
+            used.is_empty(),
+            "steady used a lock directory in {base:?} (mode {mode:o}, owner {owner}): {err}"
+        );
+    }
+    // The user's own private directory and a sticky one stay usable.
+    let mine = ctx.path("mine");
+    std::fs::create_dir(&mine).unwrap();
+    chmod(&mine, 0o700);
+    let out = run(ctx
+        .steady()
+        .env("LD_PRELOAD", &shim)
+        .env("STEADY_SHIM_FLOCK_ERRNO", libc::ENOLCK.to_string())
+        .env("STEADY_SHIM_FLOCK_PATHS", cache.as_os_str())
+        .arg("--cache")
+        .arg(&cache)
+        .arg("--lock-dir")
+        .arg(&mine)
+        .args(["--", "true"]));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(std::fs::read_dir(&mine).unwrap().count(), 1);
+}
