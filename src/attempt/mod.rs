@@ -1175,6 +1175,17 @@ fn spawn_error(e: &io::Error) -> Ending {
 /// Runs one of the installer's own helper commands (a cache query or clean), capturing its
 /// output, bounded by `timeout`.
 pub fn run_helper(argv: &[OsString], timeout: Duration, signals: &SignalPipe) -> AttemptResult {
+    run_helper_watched(argv, timeout, None, signals)
+}
+
+/// [`run_helper`] under `watcher` (a clean under the lock beyond this machine): when its check
+/// fails, the helper is killed at once and ends as [`StopReason::LockLost`].
+pub fn run_helper_watched(
+    argv: &[OsString],
+    timeout: Duration,
+    watcher: Option<&mut dyn Watcher>,
+    signals: &SignalPipe,
+) -> AttemptResult {
     let spec = AttemptSpec {
         argv,
         env: &[],
@@ -1185,5 +1196,8 @@ pub fn run_helper(argv: &[OsString], timeout: Duration, signals: &SignalPipe) ->
         stderr: Output::Capture,
         same_group: false,
     };
-    run(&spec, signals)
+    match watcher {
+        Some(w) => run_watched(&spec, Some(w), signals),
+        None => run(&spec, signals),
+    }
 }

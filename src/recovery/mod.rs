@@ -280,8 +280,16 @@ impl<'a> Recovery<'a> {
         Clean::Packages(targets)
     }
 
-    /// Runs `clean` with the installer's own command. Returns what was done, for the summary.
-    pub fn clean(&mut self, clean: &Clean, signals: &SignalPipe) -> Option<String> {
+    /// Runs `clean` with the installer's own command, or steady's own removal, under
+    /// `watcher` (the lock beyond this machine): when the lock is lost, the clean stops at
+    /// once, since another machine may already be using the cache. Returns what was done, for
+    /// the summary.
+    pub fn clean(
+        &mut self,
+        clean: &Clean,
+        signals: &SignalPipe,
+        mut watcher: Option<&mut dyn attempt::Watcher>,
+    ) -> Option<String> {
         let (Some(inv), Some(cache)) = (self.inv, self.cache.clone()) else {
             return None;
         };
@@ -309,10 +317,11 @@ impl<'a> Recovery<'a> {
                         (locate::installer_command(inv, &cache, sub, &names), what)
                     }
                     PackageClean::Paths(templates) => {
+                        let mut guard = lock_guard(&mut watcher);
                         return self.remove_paths(
                             clean,
                             &cache,
-                            || remove::remove_packages(&cache, templates, pkgs),
+                            || remove::remove_packages(&cache, templates, pkgs, &mut guard),
                             what,
                         );
                     }
@@ -332,10 +341,11 @@ impl<'a> Recovery<'a> {
                 match installer.cache.clean_full {
                     FullClean::Command(_) => (locate::clean_command(inv, &cache)?, what),
                     FullClean::Paths(entries) => {
+                        let mut guard = lock_guard(&mut watcher);
                         return self.remove_paths(
                             clean,
                             &cache,
-                            || remove::clear(&cache, entries),
+                            || remove::clear(&cache, entries, &mut guard),
                             what,
                         );
                     }
@@ -350,8 +360,15 @@ impl<'a> Recovery<'a> {
             }
             Clean::None => return None,
         };
-        let r = attempt::run_helper(&argv, CLEAN_TIMEOUT, signals);
+        let r = attempt::run_helper_watched(&argv, CLEAN_TIMEOUT, watcher, signals);
         match &r.ending {
+            attempt::Ending::Stopped(attempt::StopReason::LockLost) => {
+                ui::warn(&format!(
+                    "lost the lock while `{}` ran, so it was stopped (another machine may be using the cache now); the lock is taken again before the retry",
+                    ui::command_line(&argv)
+                ));
+                None
+            }
             attempt::Ending::Exited(0) => {
                 ui::detail(&format!("ran `{}`", ui::command_line(&argv)));
                 self.count(clean);
@@ -381,6 +398,29 @@ impl<'a> Recovery<'a> {
                 None
             }
         }
+    }
+}
+
+/// A removal's guard from the lock's watcher: looks at the lock when its descriptor says
+/// something happened or its next check is due (no cost on the common path), and fails once
+/// the lock is lost.
+fn lock_guard<'w>(
+    watcher: &'w mut Option<&mut dyn attempt::Watcher>,
+) -> impl FnMut() -> std::io::Result<()> + 'w {
+    move || {
+        let Some(w) = watcher.as_deref_mut() else {
+            return Ok(());
+        };
+        let now = std::time::Instant::now();
+        let readable = w.fd().is_some_and(|fd| {
+            let mut fds = [nix::poll::PollFd::new(fd, nix::poll::PollFlags::POLLIN)];
+            nix::poll::poll(&mut fds, nix::poll::PollTimeout::ZERO).unwrap_or(0) > 0
+        });
+        if readable || w.next_check().is_some_and(|t| now >= t) {
+            w.check(now)
+                .map_err(|why| std::io::Error::other(format!("lost the lock ({why})")))?;
+        }
+        Ok(())
     }
 }
 

@@ -526,7 +526,11 @@ impl Supervisor<'_> {
                 return self.finish(&result.ending, attempt_no, &actions, lock_lost.as_deref());
             }
             let mut did = Vec::new();
-            let cleaned = recovery.clean(&clean, self.signals);
+            let watcher = held
+                .as_mut()
+                .and_then(|h| h.remote.as_deref_mut())
+                .map(|r| r as &mut dyn attempt::Watcher);
+            let cleaned = recovery.clean(&clean, self.signals, watcher);
             if clean != Clean::None
                 && let Some(h) = held.as_mut()
             {

@@ -22,7 +22,7 @@ const LONG: Duration = Duration::from_secs(30);
 const TAKEOVER: Duration = Duration::from_secs(2);
 
 /// A PostgreSQL server of one test, stopped and removed when dropped.
-struct Pg {
+pub(crate) struct Pg {
     dir: tempfile::TempDir,
     bin: PathBuf,
     port: u16,
@@ -70,7 +70,7 @@ fn free_port() -> u16 {
 
 impl Pg {
     /// A server with initdb's trust authentication; `hba`, when given, replaces pg_hba.conf.
-    fn start(hba: Option<&str>) -> Option<Pg> {
+    pub(crate) fn start(hba: Option<&str>) -> Option<Pg> {
         if !cfg!(feature = "postgres") {
             skip("steady was built without the `postgres` feature");
             return None;
@@ -178,12 +178,12 @@ impl Pg {
         cmd
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
     }
 
     /// Runs SQL as the superuser over TCP; its rows, one per line.
-    fn sql(&self, sql: &str) -> String {
+    pub(crate) fn sql(&self, sql: &str) -> String {
         let out = Command::new(self.bin.join("psql"))
             .args([
                 "-h",
@@ -215,7 +215,7 @@ impl Pg {
     }
 
     /// The server process of the steady session whose holder is `pid`.
-    fn backend_of(&self, pid: u32) -> Option<i32> {
+    pub(crate) fn backend_of(&self, pid: u32) -> Option<i32> {
         self.sql(&format!(
             "SELECT pid FROM pg_stat_activity WHERE application_name LIKE 'steady {pid}@%'"
         ))

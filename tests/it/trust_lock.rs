@@ -15,6 +15,11 @@ fn touch(p: &Path) {
     std::fs::write(p, b"").unwrap();
 }
 
+fn write(p: &Path, text: &str) {
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(p, text).unwrap();
+}
+
 /// `seg LOG TAG INSIDE RELEASE`: appends `start TAG <ns>` to LOG, says it is inside, stays
 /// until RELEASE exists (bounded), then appends `end TAG <ns>`.
 fn segment_fixture(ctx: &Ctx) {
@@ -321,4 +326,108 @@ fn foreign_writable_lock_base_is_not_used() {
         .args(["--", "true"]));
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert_eq!(std::fs::read_dir(&mine).unwrap().count(), 1);
+}
+
+/// A directory that looks like a uv cache (its tag and an archive) and also holds a user's file
+/// and a canary.
+fn uv_like(dir: &Path) {
+    write(
+        &dir.join("CACHEDIR.TAG"),
+        "Signature: 8a477f597d28d172789f06886806bc55\n",
+    );
+    write(&dir.join("archive-v0/x/METADATA"), "x");
+    write(&dir.join("photo.jpg"), "a user's photo");
+    write(&dir.join("canary"), "keep");
+}
+
+/// Case 4: the PostgreSQL lock is watched during a clean too. The session of run A is ended
+/// while A's (slow) cache clean runs; the clean is stopped at once, and run B, which gets the
+/// lock then, never runs while A's clean still works on the cache: 0 overlaps between B's run
+/// and the clean's ticks.
+#[test]
+fn lock_lost_during_a_clean_stops_the_clean() {
+    let Some(pg) = crate::pglock::Pg::start(None) else {
+        return;
+    };
+    let ctx = Ctx::new();
+    segment_fixture(&ctx);
+    let log = ctx.path("log");
+    let cleaning = ctx.path("cleaning");
+    ctx.fixture(
+        "uv",
+        "if [ \"$1 $2\" = \"cache clean\" ]; then\n\
+           echo $$ > \"$UV_FAKE_DIR/clean-pid\"\n\
+           touch \"$UV_FAKE_DIR/cleaning\"\n\
+           i=0\n\
+           while [ $i -lt 2400 ]; do echo \"tick clean $(date +%s%N)\" >> \"$UV_FAKE_DIR/log\"; sleep 0.05; i=$((i+1)); done\n\
+           exit 0\n\
+         fi\n\
+         if [ \"$1\" = --version ]; then echo 'uv 0.13.0'; exit 0; fi\n\
+         [ -e \"$UV_FAKE_DIR/ok\" ] && exit 0\n\
+         echo 'error: something unexplained' >&2\n\
+         exit 1\n",
+    );
+    let machine = |name: &str| {
+        let cache = ctx.path(&format!("cache-{name}"));
+        uv_like(&cache);
+        std::fs::remove_file(cache.join("photo.jpg")).unwrap();
+        let mut cmd = ctx.steady();
+        cmd.env("TMPDIR", ctx.path("tmp"))
+            .env("UV_FAKE_DIR", ctx.root())
+            .arg("--lock-url")
+            .arg(pg.url())
+            .args(["--lock-namespace", "fleet", "--cache"])
+            .arg(&cache);
+        cmd
+    };
+    let mut a = machine("a");
+    a.args(["-v", "--retries", "1", "--backoff", "10ms", "--"])
+        .args(["uv", "pip", "install", "x"]);
+    let a = Bg::spawn(&mut a);
+    assert!(
+        wait_for(LONG, || cleaning.exists()),
+        "run A never started its clean"
+    );
+    let pid: i32 = ctx.read("clean-pid").trim().parse().unwrap();
+    // Attempt 1 is over: the retry may succeed.
+    touch(&ctx.path("ok"));
+    let backend = pg.backend_of(a.pid()).expect("A's session");
+    assert_eq!(
+        pg.sql(&format!("SELECT pg_terminate_backend({backend})")),
+        "t"
+    );
+    // B takes the lock as soon as the server lets it go.
+    let release_b = ctx.path("release-b");
+    touch(&release_b);
+    let mut b = machine("b");
+    b.arg("--")
+        .arg("seg")
+        .arg(&log)
+        .arg("b")
+        .arg(ctx.path("inside-b"))
+        .arg(&release_b);
+    let out_b = run(&mut b);
+    assert_eq!(code(&out_b), 0, "{}", stderr(&out_b));
+    let stopped = wait_for(LONG, || !pid_alive(pid));
+    let text = std::fs::read_to_string(&log).unwrap();
+    if !stopped {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+    let out_a = a.finish_within(LONG * 2).expect("run A never finished");
+    let err = stderr(&out_a);
+    assert!(stopped, "A's clean went on after its lock was lost: {err}");
+    assert_eq!(
+        overlaps(&text),
+        0,
+        "A's clean worked on the cache while B held the lock:\n{text}\n{err}"
+    );
+    assert!(err.contains("lost the lock while `uv cache clean"), "{err}");
+    assert_eq!(
+        code(&out_a),
+        0,
+        "A's retry runs under the lock taken again: {err}"
+    );
 }
