@@ -1,10 +1,49 @@
 #!/usr/bin/env bash
-# Builds steady in release mode and runs the benchmarks, which write BENCHMARKS.md.
-# Run it on an otherwise idle machine; `--quick` gives a smoke run with fewer repetitions.
+# Builds steady in release mode, brings the tools the benchmarks need, and runs bench/run.py,
+# which writes BENCHMARKS.md (a --quick run writes target/BENCHMARKS.quick.md instead, so a
+# smoke run never replaces the measured figures).
+#
+#   bench/run.sh                      every figure, full repetitions (run on an idle machine)
+#   bench/run.sh --quick              a smoke run: few repetitions, 10 s of supervision
+#   bench/run.sh --only recovery,scale --quick
+#   bench/run.sh --supervise-secs 60 --tree-size 1000 --rate 20
+#   bench/run.sh --help               every option (sections: passthrough, locked, queue,
+#                                     throughput, hang, recovery, overhead, scale)
+#
+# What it installs when missing: hyperfine, strace, util-linux, coreutils, GNU time from Debian
+# (needs root and apt-get; otherwise it names the missing packages and stops), and uv plus a
+# current pip from PyPI into target/bench-venv. npm is used where it is on PATH; without it the
+# npm rows say they were not measured.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-for tool in hyperfine flock timeout /usr/bin/time python3; do
-    command -v "$tool" >/dev/null || { echo "bench: $tool is missing (Debian: apt-get install hyperfine util-linux coreutils time python3)" >&2; exit 1; }
+
+missing=()
+for pair in hyperfine:hyperfine flock:util-linux timeout:coreutils /usr/bin/time:time strace:strace python3:python3; do
+    tool=${pair%%:*} pkg=${pair#*:}
+    command -v "$tool" >/dev/null || missing+=("$pkg")
 done
+if ! python3 -c 'import venv, ensurepip' 2>/dev/null; then
+    missing+=(python3-venv)
+fi
+if ((${#missing[@]})); then
+    if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
+        echo "bench: installing ${missing[*]} from Debian" >&2
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq
+        apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    else
+        echo "bench: missing ${missing[*]} (Debian: apt-get install ${missing[*]})" >&2
+        exit 1
+    fi
+fi
+
+venv=target/bench-venv
+if [[ ! -x $venv/bin/uv ]]; then
+    echo "bench: installing uv and a current pip into $venv" >&2
+    python3 -m venv "$venv"
+    "$venv/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip uv
+fi
+export PATH="$PWD/$venv/bin:$PATH"
+
 cargo build --release --quiet
 exec python3 bench/run.py "$@"

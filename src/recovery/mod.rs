@@ -68,7 +68,9 @@ pub struct Recovery<'a> {
     inv: Option<&'a Invocation>,
     cache: Option<PathBuf>,
     policy: RetryPolicy,
-    facts: Facts,
+    /// The machine facts, read only when a mitigation could apply: reading `/proc` costs a
+    /// trivial run more than everything else it does.
+    facts: Option<Facts>,
     mitigate: bool,
     /// Knobs the user set themselves (environment or `--env`): never overridden.
     user_env: Vec<String>,
@@ -92,14 +94,14 @@ impl<'a> Recovery<'a> {
         envs: &[(String, String)],
     ) -> Self {
         // From the emulator on, when there is one: the emulation check reads argv[0].
-        let argv: Vec<OsString> = inv
-            .map(|i| i.emulator.clone().unwrap_or_else(|| i.argv()))
-            .unwrap_or_default();
+        let facts = inv
+            .filter(|i| mitigate && i.installer.recovery.concurrency_env.is_some())
+            .map(|i| Facts::gather(&i.emulator.clone().unwrap_or_else(|| i.argv())));
         let mut r = Recovery {
             inv,
             cache,
             policy,
-            facts: Facts::gather(&argv),
+            facts,
             mitigate,
             user_env: envs.iter().map(|(k, _)| k.clone()).collect(),
             env: Vec::new(),
@@ -136,7 +138,7 @@ impl<'a> Recovery<'a> {
             .rev()
             .find(|(k, _)| k == var)
             .and_then(|(_, v)| v.parse().ok());
-        mitigate::value_for(trigger, installer, &self.facts, current, user_set)
+        mitigate::value_for(trigger, installer, self.facts.as_ref()?, current, user_set)
     }
 
     fn apply(&mut self, a: Applied) {

@@ -672,7 +672,7 @@ impl Supervisor<'_> {
                     s.retries + 1
                 ));
             } else {
-                ui::status(&format!(
+                ui::error(&format!(
                     "gave up after {attempts} attempts ({history}; attempt {attempts}: {})",
                     ending.describe()
                 ));

@@ -8,3 +8,4 @@ pub mod doctor;
 pub mod init;
 pub mod settings;
 pub mod status;
+pub mod usage;

@@ -15,12 +15,17 @@ mod lock;
 /// stopped or frozen server, re-taking a lost lock, timeouts naming the holder, shared mode,
 /// nesting, password logins and bad URLs (reliability.md R27). Each test starts its own server.
 mod pglock;
+/// The README's transcripts replayed against the real steady, and `--help`'s examples.
+mod readme;
 /// Recovery: classification, targeted cleans, cache checks, mitigations, report, doctor.
 mod recover;
 /// The run pipeline: exit codes, serialization, retry and clean, real uv and pip, exec.
 mod run;
 /// `steady init`: the scripts in real bash, zsh and fish, where each wrapped call really went.
 mod shell;
+/// What the user touches besides a wrapped run: messages naming what was typed, boolean
+/// variables, `--help`, `-q`, GitHub Actions annotations, `doctor`'s workarounds.
+mod surface;
 /// Issue 14's lock and clean cases, each reproduced first: renames, odd paths, nested runs,
 /// symlinked and system caches, a lock lost during a clean.
 mod trust_lock;

@@ -1,0 +1,90 @@
+//! Bun: its entry points (`bun`, and `bunx`, which only runs packages), the subcommands that
+//! write, how it chooses its install cache (`--cache-dir`, `BUN_INSTALL_CACHE_DIR`, `cache` in
+//! `bunfig.toml`, `BUN_INSTALL`, `XDG_CACHE_HOME`, else `~/.bun/install/cache`), its failure
+//! texts, and that `bun pm cache rm` clears it.
+//!
+//! Verified here against the real Bun (`tests/it/installers.rs`).
+
+use super::row::{
+    BASE, CacheRules, ConfigFile, DefaultDir, DirArg, FullClean, Installer, Recovery, Verified,
+    from, from_after_config,
+};
+use super::signature::sig;
+use crate::failure::Failure;
+
+pub const BUN: Installer = Installer {
+    name: "bun",
+    verified: Verified::Here,
+    programs: &["bun"],
+    run_launchers: &["bunx"],
+    wrap: &["bun"],
+    writes: &[
+        &["install"],
+        &["i"],
+        &["add"],
+        &["a"],
+        &["remove"],
+        &["rm"],
+        &["update"],
+        &["link"],
+        &["unlink"],
+        &["pm", "cache", "rm"],
+    ],
+    options_with_value: &["--cwd", "--cache-dir", "--registry", "--config", "-c"],
+    cache: CacheRules {
+        // `--no-cache` skips only the manifest cache: the tarball cache is still used.
+        off_flags: &[],
+        dir_flags: &[from("--cache-dir", "")],
+        dir_env: &[
+            from("BUN_INSTALL_CACHE_DIR", ""),
+            from_after_config("BUN_INSTALL", "install/cache"),
+            from_after_config("XDG_CACHE_HOME", ".bun/install/cache"),
+        ],
+        config_files: &[
+            ConfigFile::Project("bunfig.toml"),
+            ConfigFile::UserConfig(".bunfig.toml"),
+            ConfigFile::Home(".bunfig.toml"),
+        ],
+        config_keys: &["cache"],
+        cwd_flags: &["--cwd"],
+        query: &["pm", "cache"],
+        query_value_flags: &["--cwd", "--config", "-c"],
+        default: DefaultDir::Home(".bun/install/cache"),
+        clean_full: FullClean::Command(&["pm", "cache", "rm"]),
+        dir_arg: DirArg::Env("BUN_INSTALL_CACHE_DIR"),
+        markers: &["*.npm", "*@*"],
+        ..BASE.cache
+    },
+    recovery: Recovery {
+        signatures: &[
+            sig(Failure::Corruption, "Integrity check failed for tarball"),
+            sig(Failure::Corruption, "Failed to extract tarball"),
+            sig(Failure::Network, "ConnectionRefused"),
+            sig(Failure::Network, "ConnectionClosed"),
+            sig(Failure::Network, "TarballFailedToDownload"),
+            sig(Failure::Network, "ECONNREFUSED"),
+            sig(Failure::Network, "Timeout"),
+            sig(Failure::Deterministic, "404"),
+            sig(Failure::Deterministic, "No version matching"),
+            sig(Failure::Deterministic, "failed to resolve"),
+        ],
+        ..BASE.recovery
+    },
+    ..BASE
+};
+
+#[cfg(test)]
+mod tests {
+    use crate::installer::Class::{ReadOnly, Writes};
+    use crate::installer::identify::assert_identified;
+
+    #[test]
+    fn identifies_bun() {
+        assert_identified(&[
+            ("bun install", "bun", Writes),
+            ("bun pm cache rm", "bun", Writes),
+            ("bun run dev", "bun", ReadOnly),
+            ("bunx x", "bun", ReadOnly),
+        ]);
+    }
+}
