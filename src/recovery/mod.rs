@@ -299,13 +299,20 @@ impl<'a> Recovery<'a> {
         if *clean == Clean::None {
             return None;
         }
-        if let Err(why) = clean::check_cleanable(installer, &cache) {
-            ui::warn(&format!(
-                "will not clear `{}`: {why}; retrying without a clean",
-                cache.display()
-            ));
-            return None;
-        }
+        // Decided once, on the resolved path; everything below acts on what was checked:
+        // steady's own removal through the open directory, the installer's command on the
+        // resolved path (no symlink, no trailing slash).
+        let checked = match clean::check_cleanable(installer, &cache) {
+            Ok(c) => c,
+            Err(why) => {
+                ui::warn(&format!(
+                    "will not clear `{}`: {why}; retrying without a clean",
+                    cache.display()
+                ));
+                return None;
+            }
+        };
+        let cache = checked.path.clone();
         let (argv, what) = match clean {
             Clean::Packages(pkgs) => {
                 let what = format!(
@@ -323,7 +330,7 @@ impl<'a> Recovery<'a> {
                         return self.remove_paths(
                             clean,
                             &cache,
-                            || remove::remove_packages(&cache, templates, pkgs, &mut guard),
+                            || remove::remove_packages(&checked.dir, templates, pkgs, &mut guard),
                             what,
                         );
                     }
@@ -347,7 +354,17 @@ impl<'a> Recovery<'a> {
                         return self.remove_paths(
                             clean,
                             &cache,
-                            || remove::clear(&cache, entries, &mut guard),
+                            || remove::clear(&checked.dir, &cache, entries, &mut guard),
+                            what,
+                        );
+                    }
+                    FullClean::Markers => {
+                        let mut guard = lock_guard(&mut watcher);
+                        let kinds = installer.cache.markers;
+                        return self.remove_paths(
+                            clean,
+                            &cache,
+                            || remove::clear_matching(&checked.dir, kinds, &mut guard),
                             what,
                         );
                     }

@@ -99,7 +99,7 @@ pub fn run(settings: &Settings) -> Outcome {
         }
         if let Some(i) = inv.filter(|_| plan.writes) {
             let clean = match crate::recovery::clean::check_cleanable(i.installer, &dir) {
-                Ok(()) => format!("after a failure: {}", clean_words(i.installer)),
+                Ok(_) => format!("after a failure: {}", clean_words(i.installer)),
                 Err(why) if !dir.exists() => format!(
                     "after a failure: {} (the cache does not exist yet: {why})",
                     clean_words(i.installer)

@@ -2,6 +2,7 @@
 //! and then asserted by behaviour: overlaps counted from a log that every run appends its start
 //! and end to, canary files that must survive every clean, processes that must be gone.
 
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -328,6 +329,25 @@ fn foreign_writable_lock_base_is_not_used() {
     assert_eq!(std::fs::read_dir(&mine).unwrap().count(), 1);
 }
 
+/// A fake `uv`: `pip install` fails with an unexplained error (so steady clears the cache and
+/// retries once) until `$UV_FAKE_OK` exists; `cache clean` empties the directory it is given,
+/// as uv does, following what the path names.
+fn fake_uv(ctx: &Ctx) {
+    ctx.fixture(
+        "uv",
+        "if [ \"$1 $2\" = \"cache clean\" ]; then\n\
+           d=\"$UV_CACHE_DIR\"\n\
+           while [ $# -gt 0 ]; do [ \"$1\" = --cache-dir ] && d=\"$2\"; shift; done\n\
+           echo \"$d\" >> \"$UV_FAKE_LOG\"\n\
+           for f in \"$d\"/* \"$d\"/.[!.]*; do [ -e \"$f\" ] && rm -rf \"$f\"; done\n\
+           exit 0\n\
+         fi\n\
+         if [ \"$1\" = --version ]; then echo 'uv 0.13.0'; exit 0; fi\n\
+         echo 'error: something unexplained' >&2\n\
+         exit 1\n",
+    );
+}
+
 /// A directory that looks like a uv cache (its tag and an archive) and also holds a user's file
 /// and a canary.
 fn uv_like(dir: &Path) {
@@ -338,6 +358,189 @@ fn uv_like(dir: &Path) {
     write(&dir.join("archive-v0/x/METADATA"), "x");
     write(&dir.join("photo.jpg"), "a user's photo");
     write(&dir.join("canary"), "keep");
+}
+
+/// Case 3: a trailing slash (or `/.`) on a symlink to a directory does not slip past the
+/// symlink check: the rule is decided once on the resolved path, and the user data the link
+/// points at survives.
+#[test]
+fn trailing_slash_on_a_symlinked_cache_is_refused() {
+    let ctx = Ctx::new();
+    fake_uv(&ctx);
+    let real = ctx.path("real");
+    uv_like(&real);
+    let link = ctx.path("link");
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    let log = ctx.path("clean-log");
+    for spelling in [
+        "link",
+        "link/",
+        "link//",
+        "link/.",
+        "link/./",
+        "real/../link/",
+    ] {
+        let value = format!("{}/{spelling}", ctx.root().display());
+        let out = run(ctx
+            .steady()
+            .env("UV_CACHE_DIR", &value)
+            .env("UV_FAKE_LOG", &log)
+            .args(["--retries", "1", "--backoff", "10ms", "--"])
+            .args(["uv", "pip", "install", "x"]));
+        let err = stderr(&out);
+        assert_eq!(code(&out), 1, "{spelling}: {err}");
+        assert!(
+            real.join("canary").exists() && real.join("photo.jpg").exists(),
+            "`{spelling}` cleared the symlink's target: {err}\nclean ran on: {}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        let doctor = run(ctx
+            .steady()
+            .env("UV_CACHE_DIR", &value)
+            .args(["doctor", "uv", "pip", "install", "x"]));
+        let said = stdout(&doctor);
+        assert!(
+            said.contains("never: steady will not clear it"),
+            "doctor disagrees for `{spelling}`:\n{said}"
+        );
+    }
+    assert!(!log.exists(), "the clean ran");
+}
+
+/// A fake `bundle` whose `install` fails with an unexplained error.
+fn fake_bundle(ctx: &Ctx) {
+    ctx.fixture("bundle", "echo 'something unexplained' >&2\nexit 1\n");
+}
+
+/// Case 2: a clean clears a directory only when it is positively that installer's cache, and
+/// then only the entries of the kinds that installer creates; system trees, a home directory
+/// and the working directory's parents are refused for every installer (and `doctor` agrees).
+/// A canary beside the cache entries survives every clean.
+#[test]
+fn clean_clears_only_an_installers_own_entries() {
+    let ctx = Ctx::new();
+    fake_bundle(&ctx);
+    // A project that merely holds an entry named like one of bundler's: nothing goes.
+    for entry in ["git", "gems", "compact_index"] {
+        let project = ctx.path(&format!("project-{entry}"));
+        write(&project.join("README"), "docs");
+        write(&project.join("src/main.rb"), "code");
+        std::fs::create_dir_all(project.join(entry)).unwrap();
+        write(&project.join("canary"), "keep");
+        let out = run(ctx.steady().env("BUNDLE_USER_CACHE", &project).args([
+            "--retries",
+            "1",
+            "--backoff",
+            "10ms",
+            "--",
+            "bundle",
+            "install",
+        ]));
+        assert_eq!(code(&out), 1, "{}", stderr(&out));
+        for keep in ["README", "src/main.rb", "canary"] {
+            assert!(
+                project.join(keep).exists(),
+                "a clean of `{entry}` removed {keep}: {}",
+                stderr(&out)
+            );
+        }
+    }
+    // A real bundler cache beside a canary: its entries go, the canary stays.
+    let cache = ctx.path("bundle-cache");
+    write(
+        &cache.join("compact_index/rubygems.org.443.abc/versions"),
+        "v",
+    );
+    write(&cache.join("gems/rake-13.0.6-abc/x"), "x");
+    write(&cache.join("git/repo-abc/HEAD"), "x");
+    write(&cache.join("canary"), "keep");
+    let out = run(ctx.steady().env("BUNDLE_USER_CACHE", &cache).args([
+        "-v",
+        "--retries",
+        "1",
+        "--backoff",
+        "10ms",
+        "--",
+        "bundle",
+        "install",
+    ]));
+    let err = stderr(&out);
+    assert!(err.contains("cleared the bundler cache"), "{err}");
+    assert!(cache.join("canary").exists(), "the canary went: {err}");
+    for gone in ["compact_index", "gems", "git"] {
+        assert!(!cache.join(gone).exists(), "{gone} stayed: {err}");
+    }
+    // An empty directory is nobody's cache yet (/dev/shm was taken for one).
+    let empty = ctx.path("empty");
+    std::fs::create_dir(&empty).unwrap();
+    // System trees, a home directory, the working directory and its parents: `doctor` says
+    // never, for every installer.
+    let work = ctx.path("work");
+    let home = ctx.home();
+    let mut refused: Vec<(PathBuf, &str, &str)> = Vec::new();
+    for dir in [
+        "/usr",
+        "/usr/bin",
+        "/usr/local/bin",
+        "/usr/lib/ruby",
+        "/usr/share/doc",
+        "/bin",
+        "/sbin",
+        "/lib",
+        "/lib64",
+        "/etc",
+        "/var/lib",
+        "/opt",
+        "/boot",
+        "/dev",
+        "/dev/shm",
+        "/proc",
+        "/sys",
+        "/run",
+    ] {
+        if Path::new(dir).is_dir() {
+            refused.push((dir.into(), "BUNDLE_USER_CACHE", "bundle"));
+            refused.push((dir.into(), "UV_CACHE_DIR", "uv"));
+        }
+    }
+    for dir in [&empty, &work, &ctx.root().to_path_buf(), &home] {
+        refused.push((dir.clone(), "BUNDLE_USER_CACHE", "bundle"));
+        refused.push((dir.clone(), "UV_CACHE_DIR", "uv"));
+    }
+    for (dir, var, tool) in &refused {
+        let args: &[&str] = if *tool == "uv" {
+            &["doctor", "uv", "pip", "install", "x"]
+        } else {
+            &["doctor", "bundle", "install"]
+        };
+        let out = run(ctx.steady().env(var, dir).args(args));
+        let said = stdout(&out);
+        let clean = said
+            .lines()
+            .find(|l| l.trim_start().starts_with("clean"))
+            .unwrap_or("");
+        assert!(
+            clean.contains("never"),
+            "doctor would clear `{}` for {tool}:\n{said}{}",
+            dir.display(),
+            stderr(&out)
+        );
+    }
+    // And a run refuses one of them for real: the working directory's files survive.
+    write(&work.join("canary"), "keep");
+    std::fs::create_dir_all(work.join("gems")).unwrap();
+    let out = run(ctx.steady().env("BUNDLE_USER_CACHE", &work).args([
+        "--retries",
+        "1",
+        "--backoff",
+        "10ms",
+        "--",
+        "bundle",
+        "install",
+    ]));
+    assert!(work.join("canary").exists(), "{}", stderr(&out));
+    let mode = std::fs::metadata(&work).unwrap().permissions().mode();
+    assert_ne!(mode, 0, "the working directory is intact");
 }
 
 /// Case 4: the PostgreSQL lock is watched during a clean too. The session of run A is ended

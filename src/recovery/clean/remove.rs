@@ -92,9 +92,10 @@ impl std::ops::DerefMut for Walk<'_> {
     }
 }
 
-/// Removes `entries` (paths relative to `cache`; `""` is everything in it).
-pub fn clear(cache: &Path, entries: &[&str], guard: Guard) -> io::Result<Removed> {
-    let root = sys::open_dir_nofollow(cache)?;
+/// Removes `entries` (paths relative to the cache root `root`, found at `cache`; `""` is
+/// everything in it).
+pub fn clear(root: &OwnedFd, cache: &Path, entries: &[&str], guard: Guard) -> io::Result<Removed> {
+    let root = sys::open_dir_at(root.as_fd(), OsStr::new("."))?;
     let dev = sys::fstat(std::os::fd::AsRawFd::as_raw_fd(&root))?.st_dev;
     let mut done = Walk::new(guard);
     for entry in entries {
@@ -117,12 +118,12 @@ pub fn clear(cache: &Path, entries: &[&str], guard: Guard) -> io::Result<Removed
 /// Removes the entries of each package named by `templates` (see
 /// `installer::PackageClean::Paths`).
 pub fn remove_packages(
-    cache: &Path,
+    root: &OwnedFd,
     templates: &[&str],
     packages: &[String],
     guard: Guard,
 ) -> io::Result<Removed> {
-    let root = sys::open_dir_nofollow(cache)?;
+    let root = sys::open_dir_at(root.as_fd(), OsStr::new("."))?;
     let dev = sys::fstat(std::os::fd::AsRawFd::as_raw_fd(&root))?.st_dev;
     let mut done = Walk::new(guard);
     for package in packages {
@@ -134,7 +135,7 @@ pub fn remove_packages(
             let Some((last, dirs)) = segments.split_last() else {
                 continue;
             };
-            let mut level: Vec<OwnedFd> = vec![sys::open_dir_nofollow(cache)?];
+            let mut level: Vec<OwnedFd> = vec![sys::open_dir_at(root.as_fd(), OsStr::new("."))?];
             for seg in dirs {
                 let mut next = Vec::new();
                 for d in &level {
@@ -159,6 +160,22 @@ pub fn remove_packages(
                 }
             }
         }
+    }
+    Ok(done.done)
+}
+
+/// Removes the entries of the cache root `root` whose names match one of `patterns` (a
+/// row's markers, see `wildcard`), and nothing else.
+pub fn clear_matching(root: &OwnedFd, patterns: &[&str], guard: Guard) -> io::Result<Removed> {
+    let root = sys::open_dir_at(root.as_fd(), OsStr::new("."))?;
+    let dev = sys::fstat(std::os::fd::AsRawFd::as_raw_fd(&root))?.st_dev;
+    let mut done = Walk::new(guard);
+    for name in sys::list_dir(root.as_fd())? {
+        let Some(text) = name.to_str() else { continue };
+        if text.starts_with(TRASH) || !patterns.iter().any(|p| wildcard(p, text)) {
+            continue;
+        }
+        remove_entry(root.as_fd(), &name, root.as_fd(), dev, &mut done)?;
     }
     Ok(done.done)
 }
@@ -468,6 +485,10 @@ mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
 
+    fn open(p: &Path) -> OwnedFd {
+        sys::open_dir_nofollow(p).unwrap()
+    }
+
     fn touch(p: &Path) {
         std::fs::create_dir_all(p.parent().unwrap()).unwrap();
         std::fs::write(p, "x").unwrap();
@@ -488,6 +509,7 @@ mod tests {
         touch(&home.join("bin/cargo-foo"));
         touch(&home.join("config.toml"));
         let done = clear(
+            &open(&home),
             &home,
             &["registry/cache", "registry/src", "git/db"],
             &mut || Ok(()),
@@ -517,8 +539,8 @@ mod tests {
         std::os::unix::fs::symlink(&canary, store.join("top-link")).unwrap();
         // A symlinked intermediate component is not walked through either.
         std::os::unix::fs::symlink(&canary, store.join("registry")).unwrap();
-        clear(&store, &["registry/sub"], &mut || Ok(())).unwrap();
-        clear(&store, &[""], &mut || Ok(())).unwrap();
+        clear(&open(&store), &store, &["registry/sub"], &mut || Ok(())).unwrap();
+        clear(&open(&store), &store, &[""], &mut || Ok(())).unwrap();
         assert!(canary.join("sub/keep").exists(), "the canary was touched");
         assert!(store.is_dir(), "the root stays");
         assert_eq!(std::fs::read_dir(&store).unwrap().count(), 0);
@@ -545,7 +567,7 @@ mod tests {
         touch(&m.join("cache/download/example.com/!foo/@v/v1.0.0.zip"));
         touch(&m.join("cache/download/example.com/!foobar/@v/v1.0.0.zip"));
         let done = remove_packages(
-            &m,
+            &open(&m),
             &["cache/download/{goesc}", "{goesc}@{version}"],
             &["example.com/Foo".into()],
             &mut || Ok(()),
@@ -581,7 +603,7 @@ mod tests {
         touch(&c.join("registry/cache/a-1/itoa-extra-1.0.0.crate"));
         touch(&c.join("registry/src/a-1/itoa-1.0.18/src/lib.rs"));
         let done = remove_packages(
-            c,
+            &open(c),
             &[
                 "registry/cache/*/{name}-{version}.crate",
                 "registry/src/*/{name}-{version}",
@@ -620,7 +642,7 @@ mod tests {
                 Ok(())
             }
         };
-        let err = clear(&c, &["registry/cache"], &mut guard).unwrap_err();
+        let err = clear(&open(&c), &c, &["registry/cache"], &mut guard).unwrap_err();
         assert_eq!(err.to_string(), "lost the lock");
         assert_eq!(asked, 4, "nothing more was deleted once the guard failed");
     }
