@@ -166,10 +166,30 @@ pub fn check_cleanable(installer: &Installer, path: &Path) -> Result<Cleanable, 
 
 /// System trees, home directories, and the working directory or a parent of it.
 fn refuse_special(canonical: &Path) -> Result<(), String> {
-    if SYSTEM_DIRS.iter().any(|d| canonical == Path::new(d))
-        || SYSTEM_TREES.iter().any(|d| canonical.starts_with(d))
-    {
+    if SYSTEM_DIRS.iter().any(|d| canonical == Path::new(d)) {
         return Err("it is a system directory".into());
+    }
+    // A service account's home may be in a system tree (Jenkins in /var/lib/jenkins): what is
+    // inside the account's own home (from the user database, not $HOME, which anyone can set)
+    // is the user's.
+    let home = nix::unistd::User::from_uid(nix::unistd::geteuid())
+        .ok()
+        .flatten()
+        .and_then(|u| u.dir.canonicalize().ok());
+    let in_own_home = home.as_deref().is_some_and(|h| {
+        canonical.starts_with(h)
+            && canonical != h
+            && !SYSTEM_TREES.iter().any(|t| h == Path::new(t))
+            && !SYSTEM_DIRS
+                .iter()
+                .any(|t| h == Path::new(t) && *t != "/root")
+    });
+    if let Some(tree) = SYSTEM_TREES.iter().find(|d| canonical.starts_with(d))
+        && !in_own_home
+    {
+        return Err(format!(
+            "it is inside the system tree `{tree}`, where steady clears nothing; point the cache elsewhere to have steady clear it"
+        ));
     }
     let is_ancestor_of = |other: Option<PathBuf>| {
         other
