@@ -164,6 +164,23 @@ pub fn check_cleanable(installer: &Installer, path: &Path) -> Result<Cleanable, 
     }
 }
 
+/// Whether `path`'s place alone rules out a clean, for a cache that does not exist yet (what
+/// `doctor` says then): the refusals of [`check_cleanable`] that need no directory.
+pub fn refused_place(path: &Path) -> Result<(), String> {
+    if !path.is_absolute() || path.components().any(|c| c == Component::ParentDir) {
+        return Ok(());
+    }
+    let comps: Vec<Component> = path.components().collect();
+    for i in (1..=comps.len()).rev() {
+        let prefix: PathBuf = comps[..i].iter().collect();
+        if let Ok(mut real) = prefix.canonicalize() {
+            real.extend(&comps[i..]);
+            return refuse_special(&real);
+        }
+    }
+    Ok(())
+}
+
 /// System trees, home directories, and the working directory or a parent of it.
 fn refuse_special(canonical: &Path) -> Result<(), String> {
     if SYSTEM_DIRS.iter().any(|d| canonical == Path::new(d)) {
