@@ -307,7 +307,7 @@ pub fn acquire(req: &LockRequest) -> Result<Locks, LockError> {
                 "the lock on {} is held by an enclosing steady (pid {pid}); going ahead without taking it again",
                 key.label
             ));
-            locks.nested.push(key.label.clone());
+            locks.nested.push(String::from_utf8_lossy(&id).into_owned());
         } else {
             let held = r
                 .backend
