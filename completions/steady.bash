@@ -149,12 +149,20 @@ _steady() {
             return 0
             ;;
         steady__subcmd__doctor)
-            opts="-v -q -h --timeout --kill-after --stall --retries --backoff --deadline --lock-timeout --no-lock --lock-dir --shared --lock --lock-url --lock-namespace --cache --installer --clean --mitigate --report --env --verbose --quiet --help"
+            opts="-v -q -h --explain-output --ending --timeout --kill-after --stall --retries --backoff --deadline --lock-timeout --no-lock --lock-dir --shared --lock --lock-url --lock-namespace --cache --installer --clean --mitigate --report --env --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --explain-output)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ending)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

@@ -57,6 +57,8 @@ complete -c steady -n "__fish_steady_needs_command" -a "completions" -d 'Print a
 complete -c steady -n "__fish_steady_needs_command" -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c steady -n "__fish_steady_using_subcommand init" -l wrap -d 'Commands to wrap, comma-separated; `default` stands for every installer\'s own commands. Opt-in: versioned names (pip3.12), run launchers (uvx, npx) and Python interpreters: `--wrap default,python3` sends `python3 -m pip …` through steady and nothing else' -r -f -a "(__fish_complete_command)"
 complete -c steady -n "__fish_steady_using_subcommand init" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c steady -n "__fish_steady_using_subcommand doctor" -l explain-output -d 'Explain how steady classifies this failed command\'s output (`-` for stdin): each line a signature matches, which one wins and why, the class and the action. The command after `--` (or --installer) says whose signatures apply' -r -F
+complete -c steady -n "__fish_steady_using_subcommand doctor" -l ending -d 'With --explain-output: how the command ended (an exit status, signal:NAME, stall or timeout) [default: 1]' -r
 complete -c steady -n "__fish_steady_using_subcommand doctor" -l timeout -d 'Wall-clock limit of one attempt (0 = none)' -r
 complete -c steady -n "__fish_steady_using_subcommand doctor" -l kill-after -d 'Grace between TERM and KILL when an attempt is stopped (2s fits GitHub Actions, which kills everything 2.5s after its TERM)' -r
 complete -c steady -n "__fish_steady_using_subcommand doctor" -l stall -d 'Kill an attempt whose whole process tree printed nothing and used almost no CPU for DUR (0 = off) [default: 2m when stdin is not a terminal, else off]' -r

@@ -33,6 +33,9 @@ pub const REQUIRE_LOCK: &str = "STEADY_REQUIRE_LOCK";
 /// Set by steady for its command: the locks this run holds, so that a nested steady on the
 /// same cache does not wait on its own ancestor.
 pub const HELD_LOCKS: &str = "STEADY_HELD_LOCKS";
+/// Set by steady for its command: tokens naming the runs the command's processes belong to, so
+/// that if a run is killed with SIGKILL the next holder of its lock finds its leftovers.
+pub const RUN_TOKENS: &str = "STEADY_RUN";
 
 pub const HOME: &str = "HOME";
 pub const TMPDIR: &str = "TMPDIR";

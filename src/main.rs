@@ -23,6 +23,12 @@ use crate::exit::Outcome;
 use crate::surface::cli::{Cli, Sub};
 
 fn main() -> ExitCode {
+    if std::env::args_os()
+        .next()
+        .is_some_and(|a| a == attempt::relay::NAME)
+    {
+        return attempt::relay::run();
+    }
     let matches = match Cli::command().try_get_matches() {
         Ok(m) => m,
         Err(e) => return usage_error(&e),
@@ -33,14 +39,22 @@ fn main() -> ExitCode {
     };
     let outcome = match cli.subcommand {
         Some(Sub::Init(args)) => surface::init::run(&args),
-        Some(Sub::Doctor(args)) if args.command.is_empty() => {
+        Some(Sub::Doctor(args)) if args.explain_output.is_some() => surface::explain::run(
+            args.explain_output
+                .as_deref()
+                .unwrap_or(std::path::Path::new("-")),
+            args.ending.as_deref(),
+            args.run.installer.as_deref(),
+            &args.run.command,
+        ),
+        Some(Sub::Doctor(args)) if args.run.command.is_empty() => {
             ui::error("`steady doctor` needs the command to explain");
             ui::hint("for example `steady doctor -- uv pip install requests`");
             Outcome::SteadyFailed
         }
         Some(Sub::Doctor(args)) => {
             let sub = matches.subcommand_matches("doctor").unwrap_or(&matches);
-            match surface::settings::from_cli(*args, sub) {
+            match surface::settings::from_cli(args.run, sub) {
                 Ok(s) => surface::doctor::run(&s),
                 Err(e) => settings_error(&e),
             }

@@ -155,7 +155,7 @@ pub(super) fn is_lock_file_name(name: &str) -> bool {
 /// One directory of the fallback chain, before it is opened and checked.
 pub(super) struct Candidate {
     base: PathBuf,
-    sub: String,
+    pub(super) sub: String,
     /// The base itself must be private too (`$XDG_RUNTIME_DIR`).
     check_base: bool,
     /// The user named the base (`--lock-dir`): create it if missing.
@@ -165,7 +165,7 @@ pub(super) struct Candidate {
 impl Candidate {
     /// Creates the per-user subdirectory (0700) if needed, opens it without following a
     /// symlink and checks the open directory itself, so that what is checked is what is used.
-    fn open(self) -> Result<(OwnedFd, PathBuf), String> {
+    pub(super) fn open(self) -> Result<(OwnedFd, PathBuf), String> {
         let skip = |p: &Path, e: String| format!("skipping `{}`: {e}", p.display());
         if self.create_base {
             let _ = std::fs::DirBuilder::new()

@@ -138,7 +138,7 @@ pub(super) fn lock_fd(fd: &OwnedFd, path: &Path, plan: &Plan) -> Result<(), Wait
     let raw = fd.as_raw_fd();
     let exclusive = !plan.shared;
     loop {
-        match classify(sys::flock(raw, exclusive, false)) {
+        match classify(sys::flock(fd, exclusive, false)) {
             Flock::Locked => return Ok(()),
             Flock::Contended => break,
             Flock::Interrupted => {
@@ -194,7 +194,7 @@ pub(super) fn lock_fd(fd: &OwnedFd, path: &Path, plan: &Plan) -> Result<(), Wait
             wake = wake.min(g);
         }
         sys::set_alarm(Some(wake.saturating_duration_since(now)));
-        match classify(sys::flock(raw, exclusive, true)) {
+        match classify(sys::flock(fd, exclusive, true)) {
             Flock::Locked => break Ok(()),
             Flock::Interrupted | Flock::Contended => {}
             other => break Err(cannot(other)),

@@ -18,6 +18,7 @@ mod fallback;
 mod filesystem;
 mod flock;
 pub mod holders;
+pub mod leftovers;
 mod nesting;
 #[cfg(feature = "postgres")]
 pub mod remote;
@@ -450,7 +451,7 @@ impl HeldLock {
             Ok(fd) => fd,
             Err(_) => return,
         };
-        match sys::flock(fd.as_raw_fd(), !self.shared, false) {
+        match sys::flock(&fd, !self.shared, false) {
             Ok(()) => {
                 ui::detail(&format!(
                     "`{}` was recreated; moved the lock to it",

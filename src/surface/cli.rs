@@ -75,8 +75,9 @@ pub enum Sub {
     /// Explain what steady would do with a command, and why, without running it
     ///
     /// Prints the installer and subcommand class, the cache and how it was found, the lock and
-    /// its scope, the mitigations that would apply and the facts behind them.
-    Doctor(Box<RunArgs>),
+    /// its scope, the mitigations that would apply and the facts behind them. With
+    /// --explain-output, explains instead how a failed command's output is classified.
+    Doctor(Box<DoctorArgs>),
     /// List the locks steady holds or waits on for this user, with holders and waiters
     ///
     /// For each lock: the cache or environment it protects, its scope (the path itself, or a
@@ -87,6 +88,23 @@ pub enum Sub {
         /// The shell to generate completions for
         shell: clap_complete::Shell,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// Explain how steady classifies this failed command's output (`-` for stdin): each line a
+    /// signature matches, which one wins and why, the class and the action. The command after
+    /// `--` (or --installer) says whose signatures apply
+    #[arg(long, value_name = "FILE")]
+    pub explain_output: Option<PathBuf>,
+
+    /// With --explain-output: how the command ended (an exit status, signal:NAME, stall or
+    /// timeout) [default: 1]
+    #[arg(long, value_name = "ENDING", requires = "explain_output")]
+    pub ending: Option<String>,
+
+    #[command(flatten)]
+    pub run: RunArgs,
 }
 
 #[derive(Debug, Args)]

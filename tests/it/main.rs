@@ -5,6 +5,9 @@ mod common;
 /// The committed completion scripts: fresh against `steady completions`, and loading in their
 /// shells.
 mod completions;
+/// The field corpus of real installer messages replayed through the binary, and `doctor
+/// --explain-output` on it.
+mod field;
 /// Every installer row against the real installer: cache resolution, provoked failures, cleans
 /// without a command (safe removal), apt's own lock, wrappers.
 mod installers;
@@ -26,9 +29,12 @@ mod shell;
 /// What the user touches besides a wrapped run: messages naming what was typed, boolean
 /// variables, `--help`, `-q`, GitHub Actions annotations, `doctor`'s workarounds.
 mod surface;
-/// Issue 14's lock and clean cases, each reproduced first: renames, odd paths, nested runs,
-/// symlinked and system caches, a lock lost during a clean.
+/// Issue 14, the lock and clean cases: renames, odd paths, nested runs, symlinked and system
+/// caches, a lock lost during a clean.
 mod trust_lock;
+/// Issue 14, the process cases: survivors, piped stdin, timeouts, daemons, leftovers of a
+/// killed holder, bounded retries, honest messages.
+mod trust_process;
 /// The watchdog: tree kill, escapees, stall detection, deadline, signals, PID 1, terminals,
 /// byte-exact output, bounded memory, one thread, process limits (requirements R13-R20).
 mod watchdog;

@@ -208,7 +208,7 @@ impl Pg {
     }
 
     /// Sessions waiting for an advisory lock.
-    fn advisory_waiters(&self) -> usize {
+    pub(crate) fn advisory_waiters(&self) -> usize {
         self.sql("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")
             .parse()
             .unwrap_or(0)
@@ -260,7 +260,7 @@ impl Drop for Continue {
 }
 
 /// `hold`: says it is inside (touches `$1`), then stays until `$2` exists.
-fn holder(ctx: &Ctx) {
+pub(crate) fn holder(ctx: &Ctx) {
     ctx.fixture(
         "hold",
         "touch \"$1\"\ni=0\nwhile [ ! -e \"$2\" ]; do sleep 0.05; i=$((i+1)); [ $i -gt 1200 ] && exit 9; done\n",
@@ -270,7 +270,7 @@ fn holder(ctx: &Ctx) {
 /// `family`: starts a child and a `setsid` escapee, writes all three pids to `$1`, says it is
 /// inside (touches `$2`) and waits. With `$3`, it counts its runs there and from the second
 /// on only touches `$2` and succeeds.
-fn family(ctx: &Ctx) {
+pub(crate) fn family(ctx: &Ctx) {
     ctx.fixture(
         "family",
         "if [ -n \"$3\" ]; then\n\
@@ -288,7 +288,7 @@ fn family(ctx: &Ctx) {
 
 /// steady as one "machine": its own TMPDIR, lock directory and cache, meeting the others at
 /// namespace `fleet` on `pg`.
-fn machine(ctx: &Ctx, pg: &Pg, name: &str) -> Command {
+pub(crate) fn machine(ctx: &Ctx, pg: &Pg, name: &str) -> Command {
     machine_at(ctx, &pg.url(), name)
 }
 

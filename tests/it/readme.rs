@@ -217,6 +217,15 @@ rm -f "$HOME/.holding""#,
             );
         }
         "steady doctor --timeout 10m -- uv pip install x" => s.fake_uv(),
+        // A uv log whose outer line says extraction and whose cause is a timeout: the field
+        // corpus's copy of astral-sh/uv's thread (tests/fixtures/field/, headers dropped).
+        "steady doctor --explain-output build.log -- uv pip install torch" => {
+            let file = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/fixtures/field/uv/sdist-unpack-body-timeout.txt");
+            let text = std::fs::read_to_string(file).unwrap();
+            let (_headers, body) = text.split_once("\n\n").unwrap();
+            std::fs::write(s.ctx.home().join("project/build.log"), body).unwrap();
+        }
         "steady status" => {
             s.fake_uv();
             s.start("exec steady -- uv pip install torch", |s| {

@@ -249,7 +249,7 @@ fn quiet_keeps_errors_and_the_final_summary() {
     assert_eq!(code(&out), 3);
     assert_eq!(
         stderr(&out),
-        "steady: gave up after 2 attempts (attempt 1: exit 3; attempt 2: exit 3)\n"
+        "steady: gave up after 2 attempts (attempts 1-2: exit 3)\n"
     );
     let out = run(ctx.steady().env("STEADY_QUIET", "1").args(fail));
     assert!(

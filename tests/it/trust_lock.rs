@@ -504,7 +504,10 @@ fn clean_clears_only_an_installers_own_entries() {
         }
     }
     // A cache that does not exist yet in a system tree: doctor says never there too.
-    for dir in ["/opt/steady-test-missing/uv", "/usr/local/share/steady-test-missing"] {
+    for dir in [
+        "/opt/steady-test-missing/uv",
+        "/usr/local/share/steady-test-missing",
+    ] {
         refused.push((dir.into(), "UV_CACHE_DIR", "uv"));
     }
     for dir in [&empty, &work, &ctx.root().to_path_buf(), &home] {
