@@ -326,7 +326,12 @@ fn foreign_writable_lock_base_is_not_used() {
         .arg(&mine)
         .args(["--", "true"]));
     assert_eq!(code(&out), 0, "{}", stderr(&out));
-    assert_eq!(std::fs::read_dir(&mine).unwrap().count(), 1);
+    let per_user = mine.join(format!("steady-{}", nix::unistd::geteuid()));
+    assert_eq!(
+        std::fs::read_dir(&per_user).map(|d| d.count()).unwrap_or(0),
+        1,
+        "the user's own directory was not used for the lock file"
+    );
 }
 
 /// A fake `uv`: `pip install` fails with an unexplained error (so steady clears the cache and
