@@ -1401,6 +1401,17 @@ impl Ending {
 /// Runs one of the installer's own helper commands (a cache query or clean), capturing its
 /// output, bounded by `timeout`.
 pub fn run_helper(argv: &[OsString], timeout: Duration, signals: &SignalPipe) -> AttemptResult {
+    run_helper_watched(argv, timeout, None, signals)
+}
+
+/// [`run_helper`] under `watcher` (a clean under the lock beyond this machine): when its check
+/// fails, the helper is killed at once and ends as [`StopReason::LockLost`].
+pub fn run_helper_watched(
+    argv: &[OsString],
+    timeout: Duration,
+    watcher: Option<&mut dyn Watcher>,
+    signals: &SignalPipe,
+) -> AttemptResult {
     let spec = AttemptSpec {
         argv,
         env: &[],
@@ -1412,5 +1423,15 @@ pub fn run_helper(argv: &[OsString], timeout: Duration, signals: &SignalPipe) ->
         stderr: Output::Capture,
         same_group: false,
     };
-    run(&spec, signals)
+    match watcher {
+        Some(w) => run_watched(
+            &spec,
+            Hooks {
+                watcher: Some(w),
+                ..Hooks::default()
+            },
+            signals,
+        ),
+        None => run(&spec, signals),
+    }
 }

@@ -32,7 +32,7 @@ pub const BUNDLER: Installer = Installer {
             from("BUNDLE_USER_HOME", "cache"),
         ],
         default: DefaultDir::Home(".bundle/cache"),
-        clean_full: FullClean::Paths(&[""]),
+        clean_full: FullClean::Markers,
         markers: &["compact_index", "gems", "git"],
         ..BASE.cache
     },

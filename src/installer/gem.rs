@@ -32,7 +32,7 @@ pub const GEM: Installer = Installer {
         query_join: "cache",
         ask: Ask::Always,
         // No command clears downloaded gems (`gem cleanup` removes old versions).
-        clean_full: FullClean::Paths(&[""]),
+        clean_full: FullClean::Markers,
         markers: &["*.gem"],
         ..BASE.cache
     },

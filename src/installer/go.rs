@@ -46,7 +46,7 @@ pub const GO: Installer = Installer {
         default: DefaultDir::Home("go/pkg/mod"),
         clean_full: FullClean::Command(&["clean", "-modcache"]),
         dir_arg: DirArg::Env("GOMODCACHE"),
-        markers: &["cache"],
+        markers: &["cache", "cache/download"],
         ..BASE.cache
     },
     recovery: Recovery {

@@ -79,7 +79,7 @@ pub const PNPM: Installer = Installer {
         query_value_flags: &["-C", "--dir"],
         default: DefaultDir::Home(".local/share/pnpm/store/v11"),
         // No command clears the store (`pnpm store prune` drops only unreferenced packages).
-        clean_full: FullClean::Paths(&[""]),
+        clean_full: FullClean::Markers,
         markers: &["files", "index", "projects", "tmp", "links"],
         ..BASE.cache
     },

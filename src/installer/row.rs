@@ -108,8 +108,12 @@ pub enum FullClean {
     /// The installer's own command, which honours its own lock and layout.
     Command(&'static [&'static str]),
     /// The installer has no clean command: steady removes these entries below the cache root
-    /// itself (`""` is everything in it), safely (`remove.rs`).
+    /// itself, safely (`remove.rs`).
     Paths(&'static [&'static str]),
+    /// The installer has no clean command and its cache root holds only entries of its own
+    /// kinds: steady removes the entries of the root that match the row's markers, and nothing
+    /// else (a file beside them stays).
+    Markers,
     /// Never: the directory holds more than a cache (pipx's installed applications).
     Never,
 }
@@ -334,9 +338,10 @@ impl Installer {
     pub fn clean_words(&self) -> String {
         let full = match self.cache.clean_full {
             FullClean::Command(sub) => format!("`{} {}`", self.name, sub.join(" ")),
-            FullClean::Paths(entries) if entries == [""] => {
-                "removing everything in it (no clean command)".to_owned()
-            }
+            FullClean::Markers => format!(
+                "removing its {} entries in it, nothing else (no clean command)",
+                self.cache.markers.join(", ")
+            ),
             FullClean::Paths(entries) => {
                 format!("removing {} in it (no clean command)", entries.join(", "))
             }

@@ -173,6 +173,8 @@ pub struct Marker {
     pub since: SystemTime,
     pub dev: u64,
     pub ino: u64,
+    /// A hash of the key it stands for (held locks of newer steady processes).
+    pub key_hash: Option<u64>,
 }
 
 pub fn markers_of(pid: i32) -> Vec<Marker> {
@@ -200,6 +202,7 @@ fn parse_marker(target: &OsStr) -> Option<Marker> {
         since: UNIX_EPOCH + Duration::from_millis(ms),
         dev: parts.next()?.parse().ok()?,
         ino: parts.next()?.parse().ok()?,
+        key_hash: parts.next().and_then(|h| u64::from_str_radix(h, 16).ok()),
     })
 }
 

@@ -29,7 +29,8 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
 
-use super::{Locks, fallback_dirs, lock_file_name};
+use super::Locks;
+use super::fallback::{fallback_dirs, lock_file_name};
 use crate::attempt::tree;
 use crate::sys;
 use crate::ui;

@@ -14,53 +14,42 @@
 //! leaves never hold a lock. The module also reads `/proc/locks` and `/proc/<pid>/fd` to name
 //! holders, for the contention line, `doctor` and `steady status`.
 
+mod fallback;
+mod filesystem;
+mod flock;
 pub mod holders;
 pub mod leftovers;
+mod nesting;
 #[cfg(feature = "postgres")]
 pub mod remote;
+mod stranded;
 
-use std::ffi::{OsStr, OsString};
-use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Component, Path, PathBuf};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
 
 use crate::attempt::Watcher;
-use crate::lock::holders::{Holder, MARKER_PREFIX, holder_of, open_files, proc_locks};
+use crate::lock::holders::{Holder, holder_of};
 use crate::sys;
 use crate::ui;
+use fallback::fallback;
+pub use fallback::fallback_key;
+pub use filesystem::network_filesystem;
+use filesystem::strength;
+pub use flock::is_stop_signal;
+#[cfg(feature = "postgres")]
+pub use flock::stop_signal_arrived;
+use flock::{Wait, lock_current, marker, open_target, same_inode};
+use nesting::{Proof, held_by_ancestor};
+use stranded::wait_for_stranded;
 
 /// Environment variable through which steady tells a nested steady which locks it holds: one
 /// `<pid> <key>` line per lock, the pid being the steady that holds it.
 pub const HELD_ENV: &str = crate::env::HELD_LOCKS;
-
-/// Longest single blocking `flock` call. A stop signal that lands between the check for one
-/// and the call itself does not interrupt the call, so the wait is re-entered at least this
-/// often to notice it; re-entering costs nothing against blocking waiters (the kernel wakes
-/// every waiter on release anyway).
-const MAX_BLOCK: Duration = Duration::from_secs(1);
-
-/// How often a lock path may be replaced under a waiter before steady gives up on it.
-const REOPEN_LIMIT: usize = 5;
-
-/// errnos that mean "this filesystem cannot do flock here", not "someone holds it". EBADF and
-/// EIO are what NFS gives for an exclusive lock through a read-only descriptor (a directory
-/// cannot be opened for writing); the fallback lock file is opened read-write.
-const UNSUPPORTED: [i32; 6] = [
-    libc::ENOLCK,
-    libc::EOPNOTSUPP,
-    libc::ENOSYS,
-    524,
-    libc::EBADF,
-    libc::EIO,
-];
-
-/// Names of the in-memory marker files through which a steady process tells `status` and
-/// contenders since when it holds or waits for a lock (see `sys::named_marker`).
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Scope {
@@ -94,6 +83,8 @@ pub struct HeldLock {
     pub path: PathBuf,
     /// The canonical path the lock protects.
     pub key: String,
+    /// The same, every byte of it, for [`HELD_ENV`].
+    id: Vec<u8>,
     pub scope: Scope,
     pub shared: bool,
     was_dir: bool,
@@ -110,7 +101,7 @@ pub struct Locks {
     /// The cache's lock beyond this machine (`--lock-url`), taken after the local ones.
     pub remote: Option<Box<dyn Remote>>,
     /// Its entry for [`HELD_ENV`], so that a nested steady does not wait for it.
-    remote_id: Option<String>,
+    remote_id: Option<Vec<u8>>,
 }
 
 /// Where the locks of several machines sharing one cache meet (`--lock-url`; `pglock` is the
@@ -219,12 +210,15 @@ struct Target {
     key: PathBuf,
     /// The path to flock, or why it cannot be used.
     usable: Result<PathBuf, String>,
+    /// This run created the directory (it was missing, or moved away).
+    created: bool,
 }
 
 impl Target {
     fn resolve(path: &Path) -> Target {
         let abs = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
-        let made = if std::fs::symlink_metadata(&abs).is_ok() {
+        let exists = std::fs::symlink_metadata(&abs).is_ok();
+        let made = if exists {
             Ok(())
         } else {
             std::fs::create_dir_all(&abs)
@@ -233,10 +227,12 @@ impl Target {
             Ok(c) => Target {
                 key: c.clone(),
                 usable: Ok(c),
+                created: !exists,
             },
             Err(e) => Target {
                 key: canonical_key(&abs),
                 usable: Err(format!("cannot use `{}` as the lock: {e}", abs.display())),
+                created: false,
             },
         }
     }
@@ -290,7 +286,7 @@ pub fn acquire(req: &LockRequest) -> Result<Locks, LockError> {
     let mut locks = Locks::default();
     for t in &targets {
         let key = t.key.to_string_lossy().into_owned();
-        if let Some(pid) = held_by_ancestor(&key) {
+        if let Some(pid) = held_by_ancestor(t.key.as_os_str().as_bytes(), Proof::Local(&t.key)) {
             ui::detail(&format!(
                 "the lock on `{key}` is held by an enclosing steady (pid {pid}); going ahead without taking it again"
             ));
@@ -305,14 +301,14 @@ pub fn acquire(req: &LockRequest) -> Result<Locks, LockError> {
     }
     if let Some(r) = &req.remote {
         let key = remote_key(r);
-        let id = format!("remote {}", key.identity);
-        if let Some(pid) = held_by_ancestor(&id) {
+        let id = remote_id(r, &key);
+        if let Some(pid) = held_by_ancestor(&id, Proof::Remote) {
             // Taking it again on a second connection would wait for our own ancestor forever.
             ui::detail(&format!(
                 "the lock on {} is held by an enclosing steady (pid {pid}); going ahead without taking it again",
                 key.label
             ));
-            locks.nested.push(id);
+            locks.nested.push(String::from_utf8_lossy(&id).into_owned());
         } else {
             let held = r
                 .backend
@@ -343,6 +339,18 @@ fn remote_key(r: &RemoteRequest) -> RemoteKey {
     }
 }
 
+/// The [`HELD_ENV`] entry of a remote lock: its identity, with the cache path's own bytes.
+fn remote_id(r: &RemoteRequest, key: &RemoteKey) -> Vec<u8> {
+    match r.namespace {
+        Some(_) => format!("remote {}", key.identity).into_bytes(),
+        None => {
+            let mut id = b"remote path:".to_vec();
+            id.extend_from_slice(Target::resolve(r.cache).key.as_os_str().as_bytes());
+            id
+        }
+    }
+}
+
 /// The lock on one target: on the path itself, else a fallback lock file; `Ok(Err(reason))`
 /// when no lock could be had anywhere.
 fn acquire_one(
@@ -353,10 +361,16 @@ fn acquire_one(
 ) -> Result<Result<HeldLock, String>, LockError> {
     let why = match &t.usable {
         Err(why) => why.clone(),
-        Ok(path) => match lock_on_path(path, plan) {
+        Ok(path) => match lock_on_path(path, t, plan) {
             Ok((fd, was_dir)) => {
-                let lock =
-                    HeldLock::new(fd, path.clone(), key, Scope::OnPath, plan.shared, was_dir);
+                let lock = HeldLock::new(
+                    fd,
+                    path.clone(),
+                    &t.key,
+                    Scope::OnPath,
+                    plan.shared,
+                    was_dir,
+                );
                 lock.say_locked();
                 return Ok(Ok(lock));
             }
@@ -368,17 +382,8 @@ fn acquire_one(
 }
 
 /// Locks the path itself (a directory, or a file the user named with `--lock`).
-fn lock_on_path(path: &Path, plan: &Plan) -> Result<(OwnedFd, bool), Wait> {
-    let open = || -> Result<OwnedFd, Wait> {
-        let fd = sys::open_lock_target(path).map_err(|e| Wait::Cannot(e.to_string()))?;
-        let st = sys::fstat(fd.as_raw_fd()).map_err(|e| Wait::Cannot(e.to_string()))?;
-        match st.st_mode & libc::S_IFMT {
-            libc::S_IFDIR | libc::S_IFREG => Ok(fd),
-            _ => Err(Wait::Cannot(
-                "it is neither a directory nor a regular file".into(),
-            )),
-        }
-    };
+fn lock_on_path(path: &Path, t: &Target, plan: &Plan) -> Result<(OwnedFd, bool), Wait> {
+    let open = || -> Result<OwnedFd, Wait> { open_target(path).map_err(Wait::Cannot) };
     let is_current = |fd: &OwnedFd| {
         same_inode(
             std::fs::symlink_metadata(path)
@@ -388,530 +393,29 @@ fn lock_on_path(path: &Path, plan: &Plan) -> Result<(OwnedFd, bool), Wait> {
         )
     };
     let fd = lock_current(path, &open, &is_current, plan)?;
-    wait_for_stranded(path, &fd, plan).map_err(Wait::Failed)?;
+    let id = t.key.as_os_str().as_bytes();
+    wait_for_stranded(path, id, &fd, t.created, plan).map_err(Wait::Failed)?;
     let was_dir =
         sys::fstat(fd.as_raw_fd()).is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFDIR);
     Ok((fd, was_dir))
-}
-
-fn same_inode(at_path: Option<(u64, u64)>, fd: &OwnedFd) -> bool {
-    match (at_path, sys::fstat(fd.as_raw_fd())) {
-        (Some((dev, ino)), Ok(st)) => dev == st.st_dev && ino == st.st_ino,
-        _ => false,
-    }
-}
-
-/// Locks what `open` gives and checks afterwards that the path still names it (R6): a waiter
-/// on a file or directory that was deleted or replaced while it waited would otherwise hold
-/// "the" lock beside whoever locked the new one.
-fn lock_current(
-    path: &Path,
-    open: &dyn Fn() -> Result<OwnedFd, Wait>,
-    is_current: &dyn Fn(&OwnedFd) -> bool,
-    plan: &Plan,
-) -> Result<OwnedFd, Wait> {
-    for _ in 0..REOPEN_LIMIT {
-        let fd = open()?;
-        lock_fd(&fd, path, plan)?;
-        if is_current(&fd) {
-            return Ok(fd);
-        }
-        ui::detail(&format!(
-            "`{}` was replaced while we waited for its lock; locking the one there now",
-            path.display()
-        ));
-        // The stale lock goes before the wait for the new one: whoever holds the new one may
-        // be waiting for the stale one (see wait_for_stranded), and holding both would
-        // deadlock.
-        drop(fd);
-    }
-    Err(Wait::Failed(LockError::Unsafe(format!(
-        "unsafe lock path `{}`: it keeps being replaced while steady locks it",
-        path.display()
-    ))))
-}
-
-/// Waits for processes that still hold a lock on an earlier file or directory at `path`, one
-/// deleted while they held it (a cleaner, `rm -rf`, tmpfiles ageing, npm recreating
-/// `node_modules`). The kernel still shows the old one in the holder's `/proc/<pid>/fd` as
-/// "`path` (deleted)", and steady can open it there and wait on it; without this, the new
-/// inode would admit a second holder. Only holders whose descriptors this user may read are
-/// found (the same user, or anyone for root).
-fn wait_for_stranded(path: &Path, ours: &OwnedFd, plan: &Plan) -> Result<(), LockError> {
-    let Ok(st) = sys::fstat(ours.as_raw_fd()) else {
-        return Ok(());
-    };
-    let me = std::process::id() as i32;
-    let (major, minor) = (libc::major(st.st_dev), libc::minor(st.st_dev));
-    let mut deleted = path.as_os_str().to_owned();
-    deleted.push(" (deleted)");
-    let entries = proc_locks();
-    let mut pids: Vec<i32> = entries
-        .iter()
-        .filter(|e| {
-            !e.waiting
-                && e.pid > 0
-                && e.pid != me
-                && (e.major, e.minor) == (major, minor)
-                && e.ino != st.st_ino
-        })
-        .map(|e| e.pid)
-        .collect();
-    pids.sort_unstable();
-    pids.dedup();
-    for pid in pids {
-        // A holder that waits for our inode would wait for us while we wait for it.
-        if entries.iter().any(|e| {
-            e.pid == pid && e.waiting && (e.major, e.minor, e.ino) == (major, minor, st.st_ino)
-        }) {
-            continue;
-        }
-        for f in open_files(pid) {
-            if f.target.as_os_str() != deleted {
-                continue;
-            }
-            let holds = entries.iter().any(|e| {
-                e.pid == pid
-                    && !e.waiting
-                    && (e.major, e.minor) == (libc::major(f.dev), libc::minor(f.dev))
-                    && e.ino == f.ino
-            });
-            if !holds {
-                continue;
-            }
-            let Ok(file) = std::fs::File::open(format!("/proc/{pid}/fd/{}", f.fd)) else {
-                continue;
-            };
-            let fd = OwnedFd::from(file);
-            if !same_inode(Some((f.dev, f.ino)), &fd) {
-                continue;
-            }
-            ui::detail(&format!(
-                "`{}` was deleted while pid {pid} held its lock; waiting for that holder too",
-                path.display()
-            ));
-            match lock_fd(&fd, path, plan) {
-                Ok(()) | Err(Wait::Cannot(_)) => {}
-                Err(Wait::Failed(e)) => return Err(e),
-            }
-            // Dropped at once: its holder is gone, and nobody reaches that inode by its path
-            // any more; a waiter that opened it earlier re-checks the path and meets us there.
-        }
-    }
-    Ok(())
-}
-
-enum Wait {
-    /// flock cannot be had on this object: fall back, with the reason.
-    Cannot(String),
-    Failed(LockError),
-}
-
-/// What one `flock` call said, by errno (Rust maps 524 and ENOLCK to an `ErrorKind` that
-/// cannot be matched, so `ErrorKind` is never looked at).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Flock {
-    Locked,
-    Contended,
-    Interrupted,
-    Unsupported(i32),
-    Failed(i32),
-}
-
-fn classify(r: Result<(), i32>) -> Flock {
-    match r {
-        Ok(()) => Flock::Locked,
-        Err(e) if e == libc::EWOULDBLOCK => Flock::Contended,
-        Err(e) if e == libc::EINTR => Flock::Interrupted,
-        Err(e) if UNSUPPORTED.contains(&e) => Flock::Unsupported(e),
-        Err(e) => Flock::Failed(e),
-    }
-}
-
-fn cannot(f: Flock) -> Wait {
-    match f {
-        Flock::Unsupported(e) => Wait::Cannot(format!(
-            "its filesystem does not support flock ({})",
-            errno_name(e)
-        )),
-        Flock::Failed(e) => Wait::Cannot(format!("flock failed ({})", errno_name(e))),
-        _ => Wait::Cannot("flock failed".into()),
-    }
-}
-
-const STOP_SIGNALS: [Signal; 4] = [
-    Signal::SIGINT,
-    Signal::SIGTERM,
-    Signal::SIGHUP,
-    Signal::SIGQUIT,
-];
-
-/// A stop signal that arrived, if any; other signals stay pending for whoever handles them.
-pub fn stop_signal_arrived() -> Option<Signal> {
-    if !sys::is_pending(&STOP_SIGNALS) {
-        return None;
-    }
-    let arrived = sys::take_signals();
-    let stop = arrived
-        .iter()
-        .find(|a| is_stop_signal(a.signal))
-        .map(|a| a.signal);
-    for a in arrived {
-        sys::repost(a);
-    }
-    stop
-}
-
-/// Locks `fd` (exclusive, or shared with `--shared`), waiting until `plan.give_up`.
-fn lock_fd(fd: &OwnedFd, path: &Path, plan: &Plan) -> Result<(), Wait> {
-    let raw = fd.as_raw_fd();
-    let exclusive = !plan.shared;
-    loop {
-        match classify(sys::flock(fd, exclusive, false)) {
-            Flock::Locked => return Ok(()),
-            Flock::Contended => break,
-            Flock::Interrupted => {
-                if let Some(sig) = stop_signal_arrived() {
-                    return Err(Wait::Failed(LockError::Interrupted(sig)));
-                }
-            }
-            other => return Err(cannot(other)),
-        }
-    }
-    let started = Instant::now();
-    let holder = holder_of(raw);
-    let who = holder
-        .as_ref()
-        .map_or_else(|| "another process".to_owned(), Holder::describe);
-    if plan.give_up.is_some_and(|g| started >= g) {
-        return Err(Wait::Failed(LockError::TimedOut {
-            path: path.to_path_buf(),
-            holder,
-            waited: Duration::ZERO,
-        }));
-    }
-    let how = if plan.shared { " (shared)" } else { "" };
-    ui::status(&format!(
-        "waiting for the lock{how} on `{}`, held by {who}",
-        path.display()
-    ));
-    let _marker = marker("wait", fd);
-    let mut next_progress = started + plan.progress_every;
-    let result = loop {
-        if let Some(sig) = stop_signal_arrived() {
-            break Err(Wait::Failed(LockError::Interrupted(sig)));
-        }
-        let now = Instant::now();
-        if plan.give_up.is_some_and(|g| now >= g) {
-            break Err(Wait::Failed(LockError::TimedOut {
-                path: path.to_path_buf(),
-                holder: holder_of(raw),
-                waited: now - started,
-            }));
-        }
-        if now >= next_progress {
-            let who = holder_of(raw).map_or_else(|| "another process".to_owned(), |h| h.describe());
-            ui::status(&format!(
-                "still waiting for the lock on `{}` after {}, held by {who}",
-                path.display(),
-                ui::human(now - started)
-            ));
-            next_progress += plan.progress_every;
-        }
-        let mut wake = next_progress.min(now + MAX_BLOCK);
-        if let Some(g) = plan.give_up {
-            wake = wake.min(g);
-        }
-        sys::set_alarm(Some(wake.saturating_duration_since(now)));
-        match classify(sys::flock(fd, exclusive, true)) {
-            Flock::Locked => break Ok(()),
-            Flock::Interrupted | Flock::Contended => {}
-            other => break Err(cannot(other)),
-        }
-    };
-    sys::set_alarm(None);
-    if result.is_ok() {
-        ui::detail(&format!(
-            "got the lock on `{}` after {}",
-            path.display(),
-            ui::human(started.elapsed())
-        ));
-    }
-    result
-}
-
-pub fn is_stop_signal(s: Signal) -> bool {
-    STOP_SIGNALS.contains(&s)
-}
-
-/// A marker naming the lock behind `fd` and the time, readable by others in this process's
-/// `/proc/<pid>/fd` (the kernel records no time for a lock).
-fn marker(state: &str, fd: &OwnedFd) -> Option<OwnedFd> {
-    let st = sys::fstat(fd.as_raw_fd()).ok()?;
-    let ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .ok()?
-        .as_millis();
-    sys::named_marker(&format!(
-        "{MARKER_PREFIX}{state}:{ms}:{}:{}",
-        st.st_dev, st.st_ino
-    ))
-}
-
-/// Lock files where the path cannot be locked: the first usable per-user directory.
-fn fallback(
-    t: &Target,
-    key: &str,
-    req: &LockRequest,
-    plan: &Plan,
-    why: &str,
-) -> Result<Result<HeldLock, String>, LockError> {
-    ui::detail(&format!("{why}; using a per-user lock file instead"));
-    let name = lock_file_name(&t.key);
-    for candidate in fallback_dirs(req.lock_dir) {
-        let (dir_fd, dir) = match candidate.and_then(|c| c.open()) {
-            Ok(d) => d,
-            Err(skip) => {
-                ui::detail(&skip);
-                continue;
-            }
-        };
-        let file = dir.join(&name);
-        let open = || {
-            open_checked(&dir_fd, &name, key).map_err(|e| {
-                Wait::Failed(LockError::Unsafe(format!(
-                    "unsafe lock path `{}`: {e}",
-                    file.display()
-                )))
-            })
-        };
-        let is_current = |fd: &OwnedFd| {
-            same_inode(
-                sys::stat_at(&dir_fd, &name)
-                    .ok()
-                    .map(|st| (st.st_dev, st.st_ino)),
-                fd,
-            )
-        };
-        match lock_current(&file, &open, &is_current, plan) {
-            Ok(fd) => {
-                wait_for_stranded(&file, &fd, plan)?;
-                let scope = Scope::Node { file: file.clone() };
-                let lock = HeldLock::new(fd, file, key, scope, plan.shared, false);
-                lock.say_locked();
-                return Ok(Ok(lock));
-            }
-            Err(Wait::Cannot(e)) => {
-                ui::detail(&format!(
-                    "cannot lock `{}`: {e}; trying the next directory",
-                    file.display()
-                ));
-            }
-            Err(Wait::Failed(e)) => return Err(e),
-        }
-    }
-    Ok(Err(format!(
-        "{why}, and no fallback lock directory could be locked"
-    )))
-}
-
-/// Opens a fallback lock file and checks it is a plain file of ours with one link (R4, R5).
-/// A file this call creates gets the key it stands for as its content, for `steady status`
-/// (its name is only a hash); an existing file is never written.
-fn open_checked(dir: &OwnedFd, name: &str, key: &str) -> Result<OwnedFd, String> {
-    let (fd, created) = sys::open_lock_file_at(dir, name).map_err(|e| match e.raw_os_error() {
-        Some(libc::ELOOP) => "it is a symlink".to_owned(),
-        Some(libc::EISDIR) => "it is a directory".to_owned(),
-        _ => e.to_string(),
-    })?;
-    let st = sys::fstat(fd.as_raw_fd()).map_err(|e| e.to_string())?;
-    if st.st_mode & libc::S_IFMT != libc::S_IFREG {
-        return Err("it is not a regular file".into());
-    }
-    if st.st_nlink != 1 {
-        return Err(format!(
-            "it has {} hard links (a hard link can make steady lock someone else's file)",
-            st.st_nlink
-        ));
-    }
-    if st.st_uid != sys::euid() {
-        return Err(format!(
-            "it is owned by uid {}, not {}",
-            st.st_uid,
-            sys::euid()
-        ));
-    }
-    if created && !key.contains('\n') {
-        let mut f = std::fs::File::from(fd);
-        let _ = f.write_all(format!("{key}\n").as_bytes());
-        return Ok(OwnedFd::from(f));
-    }
-    Ok(fd)
-}
-
-/// `<basename>-<hash of the canonical path>.lock`: readable, and unique per key.
-fn lock_file_name(key: &Path) -> String {
-    let base: String = key
-        .file_name()
-        .map(|n| {
-            n.to_string_lossy()
-                .chars()
-                .map(|c| {
-                    if c.is_ascii_alphanumeric() || c == '.' || c == '_' {
-                        c
-                    } else {
-                        '-'
-                    }
-                })
-                .take(40)
-                .collect()
-        })
-        .unwrap_or_else(|| "root".into());
-    format!(
-        "{base}-{:016x}.lock",
-        fnv1a(key.as_os_str().as_encoded_bytes())
-    )
-}
-
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
-    })
-}
-
-/// True for a name [`lock_file_name`] makes.
-fn is_lock_file_name(name: &str) -> bool {
-    name.strip_suffix(".lock")
-        .and_then(|s| s.rsplit_once('-'))
-        .is_some_and(|(_, h)| h.len() == 16 && h.chars().all(|c| c.is_ascii_hexdigit()))
-}
-
-/// One directory of the fallback chain, before it is opened and checked.
-struct Candidate {
-    base: PathBuf,
-    sub: String,
-    /// The base itself must be private too (`$XDG_RUNTIME_DIR`).
-    check_base: bool,
-    /// The user named the base (`--lock-dir`): create it if missing.
-    create_base: bool,
-}
-
-impl Candidate {
-    /// Creates the per-user subdirectory (0700) if needed, opens it without following a
-    /// symlink and checks the open directory itself, so that what is checked is what is used.
-    fn open(self) -> Result<(OwnedFd, PathBuf), String> {
-        let skip = |p: &Path, e: String| format!("skipping `{}`: {e}", p.display());
-        if self.create_base {
-            let _ = std::fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(&self.base);
-        }
-        if self.check_base {
-            let fd = open_dir_checked(&self.base).map_err(|e| skip(&self.base, e))?;
-            check_private(&fd).map_err(|e| skip(&self.base, e))?;
-        } else if !self.base.is_dir() {
-            return Err(skip(&self.base, "not a directory".into()));
-        }
-        let dir = self.base.join(&self.sub);
-        match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(skip(&dir, e.to_string())),
-        }
-        let fd = open_dir_checked(&dir).map_err(|e| skip(&dir, e))?;
-        check_private(&fd).map_err(|e| skip(&dir, e))?;
-        // The kernel's name for it, as other processes' /proc/<pid>/fd will show it.
-        let real = std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd())).unwrap_or(dir);
-        Ok((fd, real))
-    }
-}
-
-fn open_dir_checked(dir: &Path) -> Result<OwnedFd, String> {
-    sys::open_lock_target(dir).map_err(|e| match e.raw_os_error() {
-        Some(libc::ELOOP) => "it is a symlink".to_owned(),
-        _ => e.to_string(),
-    })
-}
-
-/// A directory is private when it is a real directory, owned by us, and neither group nor
-/// others can get in (the tmux rule).
-fn check_private(fd: &OwnedFd) -> Result<(), String> {
-    let st = sys::fstat(fd.as_raw_fd()).map_err(|e| e.to_string())?;
-    if st.st_mode & libc::S_IFMT != libc::S_IFDIR {
-        return Err("not a directory".into());
-    }
-    if st.st_uid != sys::euid() {
-        return Err(format!("owned by uid {}, not {}", st.st_uid, sys::euid()));
-    }
-    if st.st_mode & 0o077 != 0 {
-        return Err(format!("mode {:o} lets other users in", st.st_mode & 0o777));
-    }
-    Ok(())
-}
-
-/// The fallback directories in order; an `Err` is a skipped candidate with the reason.
-///
-/// The spec's order puts `$XDG_RUNTIME_DIR` second; here the directories every process of the
-/// user sees whatever its environment (`/tmp`, `/var/tmp`) come first, so that a login shell
-/// (which has `XDG_RUNTIME_DIR`) and a cron job or CI runner (which does not) meet at the same
-/// lock file, as processes with different `TMPDIR` do.
-fn fallback_dirs(lock_dir: Option<&Path>) -> Vec<Result<Candidate, String>> {
-    let per_user = format!("steady-{}", sys::euid());
-    let mut out: Vec<Result<Candidate, String>> = Vec::new();
-    let xdg = std::env::var_os(crate::env::XDG_RUNTIME_DIR).filter(|d| !d.is_empty());
-    if let Some(d) = xdg.as_ref().filter(|d| !Path::new(d).is_absolute()) {
-        out.push(Err(format!(
-            "skipping XDG_RUNTIME_DIR `{}`: not an absolute path",
-            Path::new(d).display()
-        )));
-    }
-    let mut seen: Vec<PathBuf> = Vec::new();
-    let mut push = |base: PathBuf, sub: &str, check_base: bool, create_base: bool| {
-        if seen.contains(&base) {
-            return;
-        }
-        seen.push(base.clone());
-        out.push(Ok(Candidate {
-            base,
-            sub: sub.to_owned(),
-            check_base,
-            create_base,
-        }));
-    };
-    if let Some(d) = lock_dir {
-        push(d.to_path_buf(), &per_user, false, true);
-    }
-    for d in ["/tmp", "/var/tmp"] {
-        push(PathBuf::from(d), &per_user, false, false);
-    }
-    if let Some(d) = xdg.filter(|d| Path::new(d).is_absolute()) {
-        push(PathBuf::from(d), "steady", true, false);
-    }
-    if let Some(d) = crate::env::abs_path(crate::env::TMPDIR) {
-        push(d, &per_user, false, false);
-    }
-    if let Some(d) = crate::env::user_cache_dir() {
-        push(d, "steady", false, true);
-    }
-    out
 }
 
 impl HeldLock {
     fn new(
         fd: OwnedFd,
         path: PathBuf,
-        key: &str,
+        key: &Path,
         scope: Scope,
         shared: bool,
         was_dir: bool,
     ) -> HeldLock {
-        let marker = marker("held", &fd);
+        let marker = marker("held", &fd, Some(key.as_os_str().as_bytes()));
         HeldLock {
             fd,
             _marker: marker,
             path,
-            key: key.to_owned(),
+            key: key.to_string_lossy().into_owned(),
+            id: key.as_os_str().as_bytes().to_vec(),
             scope,
             shared,
             was_dir,
@@ -943,7 +447,7 @@ impl HeldLock {
         if now.is_none() || same_inode(now, &self.fd) {
             return;
         }
-        let fd = match sys::open_lock_target(&self.path) {
+        let fd = match open_target(&self.path) {
             Ok(fd) => fd,
             Err(_) => return,
         };
@@ -953,7 +457,7 @@ impl HeldLock {
                     "`{}` was recreated; moved the lock to it",
                     self.path.display()
                 ));
-                self._marker = marker("held", &fd);
+                self._marker = marker("held", &fd, Some(&self.id));
                 self.fd = fd;
             }
             Err(_) => {
@@ -969,29 +473,6 @@ impl HeldLock {
 }
 
 impl Locks {
-    /// The value of [`HELD_ENV`] for the command: the entries inherited from enclosing steady
-    /// processes that are still our ancestors, plus ours. `None` when there is nothing to say.
-    pub fn held_env(&self) -> Option<OsString> {
-        if self.held.is_empty() && self.nested.is_empty() && self.remote_id.is_none() {
-            return None;
-        }
-        let ancestors = ancestors();
-        let mut entries: Vec<(i32, String)> = std::env::var_os(HELD_ENV)
-            .map(|v| parse_held(&v))
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|(pid, _)| ancestors.contains(pid))
-            .collect();
-        let me = std::process::id() as i32;
-        for key in self.held.iter().map(|l| &l.key).chain(&self.remote_id) {
-            if !key.contains('\n') && !entries.iter().any(|(_, k)| k == key) {
-                entries.push((me, key.clone()));
-            }
-        }
-        let lines: Vec<String> = entries.iter().map(|(p, k)| format!("{p} {k}")).collect();
-        Some(lines.join("\n").into())
-    }
-
     /// See [`HeldLock::follow_recreated`].
     pub fn follow_recreated_dir(&mut self) {
         for l in &mut self.held {
@@ -1024,216 +505,9 @@ impl Locks {
     }
 }
 
-/// `<pid> <key>` lines of [`HELD_ENV`].
-fn parse_held(v: &OsStr) -> Vec<(i32, String)> {
-    v.to_string_lossy()
-        .lines()
-        .filter_map(|l| {
-            let (pid, key) = l.split_once(' ')?;
-            Some((pid.parse().ok()?, key.to_owned()))
-        })
-        .collect()
-}
-
-/// The pid of an enclosing steady that holds `key`. An inherited entry counts only while that
-/// steady is still one of our ancestors: a daemon the command left behind, or a process that
-/// copied the environment, must not skip the lock once that steady is gone.
-fn held_by_ancestor(key: &str) -> Option<i32> {
-    let v = std::env::var_os(HELD_ENV)?;
-    let ancestors = ancestors();
-    parse_held(&v)
-        .into_iter()
-        .find(|(pid, k)| k == key && ancestors.contains(pid))
-        .map(|(pid, _)| pid)
-}
-
-/// Our parent, its parent, and so on up to (not including) pid 1.
-fn ancestors() -> Vec<i32> {
-    let mut out = Vec::new();
-    let mut pid = std::os::unix::process::parent_id() as i32;
-    while pid > 1 && out.len() < 4096 && !out.contains(&pid) {
-        out.push(pid);
-        match parent_of(pid) {
-            Some(p) => pid = p,
-            None => break,
-        }
-    }
-    out
-}
-
-fn parent_of(pid: i32) -> Option<i32> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    stat.get(stat.rfind(')')? + 2..)?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
-}
-
-fn errno_name(errno: i32) -> String {
-    match errno {
-        524 => "ENOTSUPP, os error 524".into(),
-        e => {
-            let n = nix::errno::Errno::from_raw(e);
-            format!("{n:?}: {}, os error {e}", n.desc())
-        }
-    }
-}
-
-/// What steady knows about a filesystem type, by statfs magic.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Filesystem {
-    pub name: &'static str,
-    /// Shared between nodes: flock there is only as strong as the mount's lock support.
-    pub network: bool,
-}
-
-/// Classifies a statfs magic (values from linux/magic.h and coreutils' list of remote
-/// filesystems); `None` for one steady does not know.
-pub fn classify_filesystem(magic: u32) -> Option<Filesystem> {
-    let (name, network) = match magic {
-        0x6969 => ("NFS", true),
-        0x517B | 0xFF53_4D42 | 0xFE53_4D42 => ("SMB/CIFS", true),
-        0x00C3_6400 => ("CephFS", true),
-        0x6573_5546 => ("a FUSE filesystem", true),
-        0x5346_414F | 0x6B41_4653 => ("AFS", true),
-        0x0102_1997 => ("9P", true),
-        0x4750_4653 => ("GPFS", true),
-        0x0BD0_0BD0 => ("Lustre", true),
-        0x0116_1970 => ("GFS2", true),
-        0x1983_0326 => ("BeeGFS", true),
-        0x7461_636F => ("OCFS2", true),
-        0xEF53 => ("ext2/3/4", false),
-        0x5846_5342 => ("XFS", false),
-        0x9123_683E => ("Btrfs", false),
-        0x0102_1994 => ("tmpfs", false),
-        0x794C_7630 => ("overlayfs", false),
-        0x2FC1_2FC1 => ("ZFS", false),
-        0xF2F5_2010 => ("F2FS", false),
-        0x8584_58F6 => ("ramfs", false),
-        0xCA45_1A4E => ("bcachefs", false),
-        0x3153_464A => ("JFS", false),
-        0x4D44 => ("FAT", false),
-        0x7366_746E | 0x5346_544E => ("NTFS", false),
-        _ => return None,
-    };
-    Some(Filesystem { name, network })
-}
-
-/// A network filesystem under `path`, by statfs magic.
-pub fn network_filesystem(path: &Path) -> Option<&'static str> {
-    let magic = sys::filesystem_magic(path)? as u32;
-    classify_filesystem(magic)
-        .filter(|f| f.network)
-        .map(|f| f.name)
-}
-
-/// How strong a lock on `path` is, for `-v` (R12).
-fn strength(path: &Path) -> String {
-    let Some(magic) = sys::filesystem_magic(path) else {
-        return format!(
-            "cannot tell the filesystem of `{}`; assuming local flock",
-            path.display()
-        );
-    };
-    match classify_filesystem(magic as u32) {
-        Some(f) if f.network => format!(
-            "`{}` is on {}: the lock is only as strong as that mount's lock support \
-             (`nolock` or `local_lock` make it node-local)",
-            path.display(),
-            f.name
-        ),
-        Some(f) => format!(
-            "`{}` is on {}, a local filesystem: the kernel's flock is exact there",
-            path.display(),
-            f.name
-        ),
-        None => format!(
-            "`{}` is on a filesystem steady does not know (magic {:#x}); assuming local flock",
-            path.display(),
-            magic
-        ),
-    }
-}
-
-/// For a fallback lock file steady made (by its name and its per-user directory), the key it
-/// stands for, from its first line.
-pub fn fallback_key(open_path: &Path, name: &Path) -> Option<String> {
-    let file = name.file_name()?.to_str()?;
-    let parent = name.parent()?.file_name()?.to_str()?;
-    if !is_lock_file_name(file) || !(parent == "steady" || parent.starts_with("steady-")) {
-        return None;
-    }
-    let mut buf = [0u8; 4096];
-    let n = std::fs::File::open(open_path).ok()?.read(&mut buf).ok()?;
-    let first = buf[..n].split(|b| *b == b'\n').next()?;
-    let key = OsStr::from_bytes(first);
-    Path::new(key)
-        .is_absolute()
-        .then(|| key.to_string_lossy().into_owned())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn lock_file_names_differ_per_cache() {
-        let a = lock_file_name(Path::new("/home/u/.cache/uv"));
-        let b = lock_file_name(Path::new("/srv/cache/uv"));
-        assert!(a.starts_with("uv-") && a.ends_with(".lock"));
-        assert_ne!(a, b);
-        assert!(is_lock_file_name(&a));
-        assert!(!is_lock_file_name("uv.lock"));
-    }
-
-    #[test]
-    fn errors_are_classified_by_errno_not_kind() {
-        // Rust maps 524 and ENOLCK to ErrorKind::Uncategorized, which cannot be matched on.
-        assert_ne!(
-            std::io::Error::from_raw_os_error(524).kind(),
-            std::io::ErrorKind::Unsupported
-        );
-        assert_eq!(classify(Err(524)), Flock::Unsupported(524));
-        assert_eq!(
-            classify(Err(libc::ENOLCK)),
-            Flock::Unsupported(libc::ENOLCK)
-        );
-        assert_eq!(
-            classify(Err(libc::EOPNOTSUPP)),
-            Flock::Unsupported(libc::EOPNOTSUPP)
-        );
-        assert_eq!(
-            classify(Err(libc::ENOSYS)),
-            Flock::Unsupported(libc::ENOSYS)
-        );
-        assert_eq!(classify(Err(libc::EWOULDBLOCK)), Flock::Contended);
-        assert_eq!(classify(Err(libc::EINTR)), Flock::Interrupted);
-        assert_eq!(classify(Err(libc::EINVAL)), Flock::Failed(libc::EINVAL));
-        assert_eq!(classify(Ok(())), Flock::Locked);
-    }
-
-    #[test]
-    fn network_filesystems_are_recognised() {
-        let nfs = classify_filesystem(0x6969).unwrap();
-        assert_eq!(nfs.name, "NFS");
-        assert!(nfs.network);
-        for magic in [0xFF53_4D42, 0x4750_4653, 0x0BD0_0BD0, 0x00C3_6400] {
-            assert!(classify_filesystem(magic).unwrap().network, "{magic:#x}");
-        }
-        assert!(!classify_filesystem(0xEF53).unwrap().network);
-        assert!(!classify_filesystem(0x0102_1994).unwrap().network);
-        assert_eq!(classify_filesystem(0x1234_5678), None);
-    }
-
-    #[test]
-    fn held_entries_parse() {
-        let v = OsStr::new("12 /a/b\nnot a line\n34 /c d/e\n");
-        assert_eq!(
-            parse_held(v),
-            vec![(12, "/a/b".to_owned()), (34, "/c d/e".to_owned())]
-        );
-    }
 
     #[test]
     fn keys_of_missing_paths_are_canonical() {

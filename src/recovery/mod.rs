@@ -342,8 +342,16 @@ impl<'a> Recovery<'a> {
         Clean::Packages(targets)
     }
 
-    /// Runs `clean` with the installer's own command. Returns what was done, for the summary.
-    pub fn clean(&mut self, clean: &Clean, signals: &SignalPipe) -> Option<String> {
+    /// Runs `clean` with the installer's own command, or steady's own removal, under
+    /// `watcher` (the lock beyond this machine): when the lock is lost, the clean stops at
+    /// once, since another machine may already be using the cache. Returns what was done, for
+    /// the summary.
+    pub fn clean(
+        &mut self,
+        clean: &Clean,
+        signals: &SignalPipe,
+        mut watcher: Option<&mut dyn attempt::Watcher>,
+    ) -> Option<String> {
         if let Clean::Repair(words) = clean {
             // Not a clean of the cache: no cache path is touched, so none is checked.
             let argv: Vec<OsString> = words.iter().map(OsString::from).collect();
@@ -352,6 +360,7 @@ impl<'a> Recovery<'a> {
                 &argv,
                 format!("ran `{}`, the repair the installer names", words.join(" ")),
                 signals,
+                watcher,
             );
         }
         let (Some(inv), Some(cache)) = (self.inv, self.cache.clone()) else {
@@ -361,13 +370,20 @@ impl<'a> Recovery<'a> {
         if *clean == Clean::None {
             return None;
         }
-        if let Err(why) = clean::check_cleanable(installer, &cache) {
-            ui::warn(&format!(
-                "will not clear `{}`: {why}; retrying without a clean",
-                cache.display()
-            ));
-            return None;
-        }
+        // Decided once, on the resolved path; everything below acts on what was checked:
+        // steady's own removal through the open directory, the installer's command on the
+        // resolved path (no symlink, no trailing slash).
+        let checked = match clean::check_cleanable(installer, &cache) {
+            Ok(c) => c,
+            Err(why) => {
+                ui::warn(&format!(
+                    "will not clear `{}`: {why}; retrying without a clean",
+                    cache.display()
+                ));
+                return None;
+            }
+        };
+        let cache = checked.path.clone();
         let (argv, what) = match clean {
             Clean::Packages(pkgs) => {
                 let what = format!(
@@ -381,10 +397,11 @@ impl<'a> Recovery<'a> {
                         (locate::installer_command(inv, &cache, sub, &names), what)
                     }
                     PackageClean::Paths(templates) => {
+                        let mut guard = lock_guard(&mut watcher);
                         return self.remove_paths(
                             clean,
                             &cache,
-                            || remove::remove_packages(&cache, templates, pkgs),
+                            || remove::remove_packages(&checked.dir, templates, pkgs, &mut guard),
                             what,
                         );
                     }
@@ -404,10 +421,21 @@ impl<'a> Recovery<'a> {
                 match installer.cache.clean_full {
                     FullClean::Command(_) => (locate::clean_command(inv, &cache)?, what),
                     FullClean::Paths(entries) => {
+                        let mut guard = lock_guard(&mut watcher);
                         return self.remove_paths(
                             clean,
                             &cache,
-                            || remove::clear(&cache, entries),
+                            || remove::clear(&checked.dir, &cache, entries, &mut guard),
+                            what,
+                        );
+                    }
+                    FullClean::Markers => {
+                        let mut guard = lock_guard(&mut watcher);
+                        let kinds = installer.cache.markers;
+                        return self.remove_paths(
+                            clean,
+                            &cache,
+                            || remove::clear_matching(&checked.dir, kinds, &mut guard),
                             what,
                         );
                     }
@@ -422,19 +450,28 @@ impl<'a> Recovery<'a> {
             }
             Clean::None | Clean::Repair(_) => return None,
         };
-        self.run_clean(clean, &argv, what, signals)
+        self.run_clean(clean, &argv, what, signals, watcher)
     }
 
-    /// Runs a clean or repair command with the clean timeout; counts it when it succeeds.
+    /// Runs a clean or repair command with the clean timeout under `watcher` (see
+    /// [`Recovery::clean`]); counts it when it succeeds.
     fn run_clean(
         &mut self,
         clean: &Clean,
         argv: &[OsString],
         what: String,
         signals: &SignalPipe,
+        watcher: Option<&mut dyn attempt::Watcher>,
     ) -> Option<String> {
-        let r = attempt::run_helper(argv, CLEAN_TIMEOUT, signals);
+        let r = attempt::run_helper_watched(argv, CLEAN_TIMEOUT, watcher, signals);
         match &r.ending {
+            attempt::Ending::Stopped(attempt::StopReason::LockLost) => {
+                ui::warn(&format!(
+                    "lost the lock while `{}` ran, so it was stopped (another machine may be using the cache now); the lock is taken again before the retry",
+                    ui::command_line(argv)
+                ));
+                None
+            }
             attempt::Ending::Exited(0) => {
                 ui::detail(&format!("ran `{}`", ui::command_line(argv)));
                 self.count(clean);
@@ -472,6 +509,29 @@ impl<'a> Recovery<'a> {
                 None
             }
         }
+    }
+}
+
+/// A removal's guard from the lock's watcher: looks at the lock when its descriptor says
+/// something happened or its next check is due (no cost on the common path), and fails once
+/// the lock is lost.
+fn lock_guard<'w>(
+    watcher: &'w mut Option<&mut dyn attempt::Watcher>,
+) -> impl FnMut() -> std::io::Result<()> + 'w {
+    move || {
+        let Some(w) = watcher.as_deref_mut() else {
+            return Ok(());
+        };
+        let now = std::time::Instant::now();
+        let readable = w.fd().is_some_and(|fd| {
+            let mut fds = [nix::poll::PollFd::new(fd, nix::poll::PollFlags::POLLIN)];
+            nix::poll::poll(&mut fds, nix::poll::PollTimeout::ZERO).unwrap_or(0) > 0
+        });
+        if readable || w.next_check().is_some_and(|t| now >= t) {
+            w.check(now)
+                .map_err(|why| std::io::Error::other(format!("lost the lock ({why})")))?;
+        }
+        Ok(())
     }
 }
 

@@ -636,7 +636,12 @@ impl Supervisor<'_> {
         held: &mut Option<lock::Locks>,
     ) -> Vec<String> {
         let mut did = Vec::new();
-        did.extend(recovery.clean(clean, self.signals));
+        // Under the lost-lock watch of the lock beyond this machine, as the attempt is.
+        let watcher = held
+            .as_mut()
+            .and_then(|h| h.remote.as_deref_mut())
+            .map(|r| r as &mut dyn attempt::Watcher);
+        did.extend(recovery.clean(clean, self.signals, watcher));
         if *clean != Clean::None
             && let Some(h) = held.as_mut()
         {

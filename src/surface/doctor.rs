@@ -99,7 +99,11 @@ pub fn run(settings: &Settings) -> Outcome {
         }
         if let Some(i) = inv.filter(|_| plan.writes) {
             let clean = match crate::recovery::clean::check_cleanable(i.installer, &dir) {
-                Ok(()) => format!("after a failure: {}", clean_words(i.installer)),
+                Ok(_) => format!("after a failure: {}", clean_words(i.installer)),
+                Err(_) if !dir.exists() && crate::recovery::clean::refused_place(&dir).is_err() => {
+                    let why = crate::recovery::clean::refused_place(&dir).unwrap_err();
+                    format!("never: steady will not clear it, {why}")
+                }
                 Err(why) if !dir.exists() => format!(
                     "after a failure: {} (the cache does not exist yet: {why})",
                     clean_words(i.installer)

@@ -29,6 +29,9 @@ mod shell;
 /// What the user touches besides a wrapped run: messages naming what was typed, boolean
 /// variables, `--help`, `-q`, GitHub Actions annotations, `doctor`'s workarounds.
 mod surface;
+/// Issue 14, the lock and clean cases: renames, odd paths, nested runs, symlinked and system
+/// caches, a lock lost during a clean.
+mod trust_lock;
 /// Issue 14, the process cases: survivors, piped stdin, timeouts, daemons, leftovers of a
 /// killed holder, bounded retries, honest messages.
 mod trust_process;

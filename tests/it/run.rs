@@ -328,8 +328,8 @@ fn lock_timeout_is_75_and_names_the_holder() {
 #[test]
 fn failure_clears_the_cache_once_and_retries() {
     let ctx = Ctx::new();
-    // `wheels/` marks it as a pip cache: steady clears nothing it does not recognise.
-    std::fs::create_dir(ctx.cache().join("wheels")).unwrap();
+    // `http-v2/` marks it as a pip cache: steady clears nothing it does not recognise.
+    std::fs::create_dir(ctx.cache().join("http-v2")).unwrap();
     std::fs::write(ctx.cache().join("broken"), "").unwrap();
     std::fs::write(ctx.cache().join("healthy"), "").unwrap();
     fake_pip(

@@ -4,4 +4,4 @@
 pub mod remove;
 pub mod safety;
 
-pub use safety::check_cleanable;
+pub use safety::{check_cleanable, refused_place};

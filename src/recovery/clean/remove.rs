@@ -56,11 +56,48 @@ impl Removed {
     }
 }
 
-/// Removes `entries` (paths relative to `cache`; `""` is everything in it).
-pub fn clear(cache: &Path, entries: &[&str]) -> io::Result<Removed> {
-    let root = sys::open_dir_nofollow(cache)?;
+/// Asked before every file or directory a removal deletes; an error stops the removal there
+/// (the lock that keeps others out of the cache was lost).
+pub type Guard<'g> = &'g mut dyn FnMut() -> io::Result<()>;
+
+/// A removal in progress: what it did so far, and its guard.
+struct Walk<'g> {
+    done: Removed,
+    guard: Guard<'g>,
+}
+
+impl<'g> Walk<'g> {
+    fn new(guard: Guard<'g>) -> Walk<'g> {
+        Walk {
+            done: Removed::default(),
+            guard,
+        }
+    }
+
+    fn check(&mut self) -> io::Result<()> {
+        (self.guard)()
+    }
+}
+
+impl std::ops::Deref for Walk<'_> {
+    type Target = Removed;
+    fn deref(&self) -> &Removed {
+        &self.done
+    }
+}
+
+impl std::ops::DerefMut for Walk<'_> {
+    fn deref_mut(&mut self) -> &mut Removed {
+        &mut self.done
+    }
+}
+
+/// Removes `entries` (paths relative to the cache root `root`, found at `cache`; `""` is
+/// everything in it).
+pub fn clear(root: &OwnedFd, cache: &Path, entries: &[&str], guard: Guard) -> io::Result<Removed> {
+    let root = sys::open_dir_at(root.as_fd(), OsStr::new("."))?;
     let dev = sys::fstat(std::os::fd::AsRawFd::as_raw_fd(&root))?.st_dev;
-    let mut done = Removed::default();
+    let mut done = Walk::new(guard);
     for entry in entries {
         if entry.is_empty() {
             clear_root(cache, &root, dev, &mut done)?;
@@ -75,19 +112,20 @@ pub fn clear(cache: &Path, entries: &[&str]) -> io::Result<Removed> {
         };
         remove_entry(dir.as_fd(), name, root.as_fd(), dev, &mut done)?;
     }
-    Ok(done)
+    Ok(done.done)
 }
 
 /// Removes the entries of each package named by `templates` (see
 /// `installer::PackageClean::Paths`).
 pub fn remove_packages(
-    cache: &Path,
+    root: &OwnedFd,
     templates: &[&str],
     packages: &[String],
+    guard: Guard,
 ) -> io::Result<Removed> {
-    let root = sys::open_dir_nofollow(cache)?;
+    let root = sys::open_dir_at(root.as_fd(), OsStr::new("."))?;
     let dev = sys::fstat(std::os::fd::AsRawFd::as_raw_fd(&root))?.st_dev;
-    let mut done = Removed::default();
+    let mut done = Walk::new(guard);
     for package in packages {
         for template in templates {
             let expanded = template
@@ -97,7 +135,7 @@ pub fn remove_packages(
             let Some((last, dirs)) = segments.split_last() else {
                 continue;
             };
-            let mut level: Vec<OwnedFd> = vec![sys::open_dir_nofollow(cache)?];
+            let mut level: Vec<OwnedFd> = vec![sys::open_dir_at(root.as_fd(), OsStr::new("."))?];
             for seg in dirs {
                 let mut next = Vec::new();
                 for d in &level {
@@ -123,7 +161,23 @@ pub fn remove_packages(
             }
         }
     }
-    Ok(done)
+    Ok(done.done)
+}
+
+/// Removes the entries of the cache root `root` whose names match one of `patterns` (a
+/// row's markers, see `wildcard`), and nothing else.
+pub fn clear_matching(root: &OwnedFd, patterns: &[&str], guard: Guard) -> io::Result<Removed> {
+    let root = sys::open_dir_at(root.as_fd(), OsStr::new("."))?;
+    let dev = sys::fstat(std::os::fd::AsRawFd::as_raw_fd(&root))?.st_dev;
+    let mut done = Walk::new(guard);
+    for name in sys::list_dir(root.as_fd())? {
+        let Some(text) = name.to_str() else { continue };
+        if text.starts_with(TRASH) || !patterns.iter().any(|p| wildcard(p, text)) {
+            continue;
+        }
+        remove_entry(root.as_fd(), &name, root.as_fd(), dev, &mut done)?;
+    }
+    Ok(done.done)
 }
 
 /// Removes trash left in or beside `cache` by runs that are gone (killed before they finished
@@ -136,8 +190,9 @@ pub fn sweep_trash(cache: &Path) -> usize {
     let Ok(st) = sys::fstat(std::os::fd::AsRawFd::as_raw_fd(&root)) else {
         return 0;
     };
-    let mut done = Removed::default();
-    let own = |dir: BorrowedFd, prefix: &str, swept: &mut usize, done: &mut Removed| {
+    let mut unguarded = || Ok(());
+    let mut done = Walk::new(&mut unguarded);
+    let own = |dir: BorrowedFd, prefix: &str, swept: &mut usize, done: &mut Walk| {
         for name in sys::list_dir(dir).unwrap_or_default() {
             let Some(pid) = name
                 .to_str()
@@ -192,7 +247,7 @@ fn trash_name(prefix: &str) -> OsString {
 /// Moves every child of the root into a fresh trash directory beside the root (or, where the
 /// parent is not writable, inside it), then deletes the trash. Children that cannot move
 /// (a mount point, another filesystem) are emptied where they are.
-fn clear_root(cache: &Path, root: &OwnedFd, dev: u64, done: &mut Removed) -> io::Result<()> {
+fn clear_root(cache: &Path, root: &OwnedFd, dev: u64, done: &mut Walk) -> io::Result<()> {
     let base = cache
         .file_name()
         .map(|b| format!(".{}", b.to_string_lossy()))
@@ -235,7 +290,7 @@ fn clear_root(cache: &Path, root: &OwnedFd, dev: u64, done: &mut Removed) -> io:
         trash_parent.as_fd(),
         &trash,
         trash_dev,
-        &mut Removed::default(),
+        &mut Walk::new(&mut *done.guard),
     )
 }
 
@@ -290,7 +345,7 @@ fn remove_entry(
     name: &OsStr,
     root: BorrowedFd,
     dev: u64,
-    done: &mut Removed,
+    done: &mut Walk,
 ) -> io::Result<()> {
     let st = match sys::lstat_at(dir, name) {
         Ok(st) => st,
@@ -318,7 +373,8 @@ fn remove_entry(
 }
 
 /// Deletes `name` in `dir` and everything below it, on filesystem `dev` only.
-fn delete_tree(dir: BorrowedFd, name: &OsStr, dev: u64, done: &mut Removed) -> io::Result<()> {
+fn delete_tree(dir: BorrowedFd, name: &OsStr, dev: u64, done: &mut Walk) -> io::Result<()> {
+    done.check()?;
     let st = match sys::lstat_at(dir, name) {
         Ok(st) => st,
         Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(()),
@@ -345,7 +401,7 @@ fn delete_tree(dir: BorrowedFd, name: &OsStr, dev: u64, done: &mut Removed) -> i
     unlink(dir, name, true)
 }
 
-fn delete_contents(dir: BorrowedFd, dev: u64, done: &mut Removed) -> io::Result<()> {
+fn delete_contents(dir: BorrowedFd, dev: u64, done: &mut Walk) -> io::Result<()> {
     let names = match sys::list_dir(dir) {
         Ok(n) => n,
         Err(e) if e.raw_os_error() == Some(libc::EACCES) => {
@@ -429,6 +485,10 @@ mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
 
+    fn open(p: &Path) -> OwnedFd {
+        sys::open_dir_nofollow(p).unwrap()
+    }
+
     fn touch(p: &Path) {
         std::fs::create_dir_all(p.parent().unwrap()).unwrap();
         std::fs::write(p, "x").unwrap();
@@ -448,7 +508,13 @@ mod tests {
         touch(&home.join("registry/src/idx-1/itoa-1.0.0/src/lib.rs"));
         touch(&home.join("bin/cargo-foo"));
         touch(&home.join("config.toml"));
-        let done = clear(&home, &["registry/cache", "registry/src", "git/db"]).unwrap();
+        let done = clear(
+            &open(&home),
+            &home,
+            &["registry/cache", "registry/src", "git/db"],
+            &mut || Ok(()),
+        )
+        .unwrap();
         assert_eq!(done.entries, 2);
         assert!(!home.join("registry/cache").exists() && !home.join("registry/src").exists());
         assert!(home.join("bin/cargo-foo").exists() && home.join("config.toml").exists());
@@ -473,8 +539,8 @@ mod tests {
         std::os::unix::fs::symlink(&canary, store.join("top-link")).unwrap();
         // A symlinked intermediate component is not walked through either.
         std::os::unix::fs::symlink(&canary, store.join("registry")).unwrap();
-        clear(&store, &["registry/sub"]).unwrap();
-        clear(&store, &[""]).unwrap();
+        clear(&open(&store), &store, &["registry/sub"], &mut || Ok(())).unwrap();
+        clear(&open(&store), &store, &[""], &mut || Ok(())).unwrap();
         assert!(canary.join("sub/keep").exists(), "the canary was touched");
         assert!(store.is_dir(), "the root stays");
         assert_eq!(std::fs::read_dir(&store).unwrap().count(), 0);
@@ -501,9 +567,10 @@ mod tests {
         touch(&m.join("cache/download/example.com/!foo/@v/v1.0.0.zip"));
         touch(&m.join("cache/download/example.com/!foobar/@v/v1.0.0.zip"));
         let done = remove_packages(
-            &m,
+            &open(&m),
             &["cache/download/{goesc}", "{goesc}@{version}"],
             &["example.com/Foo".into()],
+            &mut || Ok(()),
         )
         .unwrap();
         assert_eq!(done.entries, 2);
@@ -536,12 +603,13 @@ mod tests {
         touch(&c.join("registry/cache/a-1/itoa-extra-1.0.0.crate"));
         touch(&c.join("registry/src/a-1/itoa-1.0.18/src/lib.rs"));
         let done = remove_packages(
-            c,
+            &open(c),
             &[
                 "registry/cache/*/{name}-{version}.crate",
                 "registry/src/*/{name}-{version}",
             ],
             &["itoa".into()],
+            &mut || Ok(()),
         )
         .unwrap();
         assert_eq!(done.entries, 3);
@@ -556,6 +624,27 @@ mod tests {
             go_escape("github.com/BurntSushi/toml"),
             "github.com/!burnt!sushi/toml"
         );
+    }
+
+    #[test]
+    fn a_failing_guard_stops_the_removal() {
+        let t = tempfile::tempdir().unwrap();
+        let c = t.path().join("c");
+        for i in 0..20 {
+            touch(&c.join(format!("registry/cache/f{i}")));
+        }
+        let mut asked = 0;
+        let mut guard = || {
+            asked += 1;
+            if asked > 3 {
+                Err(io::Error::other("lost the lock"))
+            } else {
+                Ok(())
+            }
+        };
+        let err = clear(&open(&c), &c, &["registry/cache"], &mut guard).unwrap_err();
+        assert_eq!(err.to_string(), "lost the lock");
+        assert_eq!(asked, 4, "nothing more was deleted once the guard failed");
     }
 
     #[test]
