@@ -7,7 +7,6 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use nix::sys::signal::Signal;
 
 use super::holders::{Holder, MARKER_PREFIX, holder_of};
 use super::{LockError, Plan};
@@ -110,29 +109,6 @@ pub(super) fn cannot(f: Flock) -> Wait {
     }
 }
 
-pub(super) const STOP_SIGNALS: [Signal; 4] = [
-    Signal::SIGINT,
-    Signal::SIGTERM,
-    Signal::SIGHUP,
-    Signal::SIGQUIT,
-];
-
-/// A stop signal that arrived, if any; other signals stay pending for whoever handles them.
-pub fn stop_signal_arrived() -> Option<Signal> {
-    if !sys::is_pending(&STOP_SIGNALS) {
-        return None;
-    }
-    let arrived = sys::take_signals();
-    let stop = arrived
-        .iter()
-        .find(|a| is_stop_signal(a.signal))
-        .map(|a| a.signal);
-    for a in arrived {
-        sys::repost(a);
-    }
-    stop
-}
-
 /// Locks `fd` (exclusive, or shared with `--shared`), waiting until `plan.give_up`.
 pub(super) fn lock_fd(fd: &OwnedFd, path: &Path, plan: &Plan) -> Result<(), Wait> {
     let raw = fd.as_raw_fd();
@@ -142,7 +118,7 @@ pub(super) fn lock_fd(fd: &OwnedFd, path: &Path, plan: &Plan) -> Result<(), Wait
             Flock::Locked => return Ok(()),
             Flock::Contended => break,
             Flock::Interrupted => {
-                if let Some(sig) = stop_signal_arrived() {
+                if let Some(sig) = sys::stop_signal_pending() {
                     return Err(Wait::Failed(LockError::Interrupted(sig)));
                 }
             }
@@ -169,7 +145,7 @@ pub(super) fn lock_fd(fd: &OwnedFd, path: &Path, plan: &Plan) -> Result<(), Wait
     let _marker = marker("wait", fd, None);
     let mut next_progress = started + plan.progress_every;
     let result = loop {
-        if let Some(sig) = stop_signal_arrived() {
+        if let Some(sig) = sys::stop_signal_pending() {
             break Err(Wait::Failed(LockError::Interrupted(sig)));
         }
         let now = Instant::now();
@@ -209,10 +185,6 @@ pub(super) fn lock_fd(fd: &OwnedFd, path: &Path, plan: &Plan) -> Result<(), Wait
         ));
     }
     result
-}
-
-pub fn is_stop_signal(s: Signal) -> bool {
-    STOP_SIGNALS.contains(&s)
 }
 
 /// A marker naming the lock behind `fd` and the time, readable by others in this process's

@@ -40,9 +40,6 @@ use fallback::fallback;
 pub use fallback::fallback_key;
 pub use filesystem::network_filesystem;
 use filesystem::strength;
-pub use flock::is_stop_signal;
-#[cfg(feature = "postgres")]
-pub use flock::stop_signal_arrived;
 use flock::{Wait, lock_current, marker, open_target, same_inode};
 use nesting::{Proof, held_by_ancestor};
 use stranded::wait_for_stranded;

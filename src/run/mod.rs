@@ -661,7 +661,7 @@ impl Supervisor<'_> {
         loop {
             if let Some(a) = sys::take_signals()
                 .into_iter()
-                .find(|a| lock::is_stop_signal(a.signal))
+                .find(|a| sys::STOP_SIGNALS.contains(&a.signal))
             {
                 return Some(a.signal);
             }

@@ -10,7 +10,7 @@ use postgres_protocol::message::backend::Message;
 use postgres_protocol::message::frontend;
 
 use crate::attempt::Watcher;
-use crate::lock::{self, Backend, LockError, Remote, RemoteFailure, RemoteKey};
+use crate::lock::{Backend, LockError, Remote, RemoteFailure, RemoteKey};
 use crate::ui;
 
 use super::url::*;
@@ -281,7 +281,7 @@ impl PgLock {
         let mut granted = false;
         let mut failed = None;
         loop {
-            if let Some(sig) = lock::stop_signal_arrived() {
+            if let Some(sig) = crate::sys::stop_signal_pending() {
                 return Err(PgError::Stopped(sig));
             }
             let now = Instant::now();

@@ -15,7 +15,6 @@ use postgres_protocol::authentication::{md5_hash, sasl};
 use postgres_protocol::message::backend::{ErrorResponseBody, Message};
 use postgres_protocol::message::frontend;
 
-use crate::lock::{self};
 use crate::sys;
 use crate::ui;
 
@@ -469,7 +468,7 @@ impl Conn {
     /// wait.
     pub(super) fn wait(&self, flags: PollFlags, until: Instant) -> Result<(), PgError> {
         loop {
-            if let Some(sig) = lock::stop_signal_arrived() {
+            if let Some(sig) = crate::sys::stop_signal_pending() {
                 return Err(PgError::Stopped(sig));
             }
             let now = Instant::now();
