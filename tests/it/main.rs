@@ -21,6 +21,9 @@ mod recover;
 mod run;
 /// `steady init`: the scripts in real bash, zsh and fish, where each wrapped call really went.
 mod shell;
+/// Issue 14, trust under attack: no survivor, no deleted file, no overlap, no silent success;
+/// one test per case, each asserting behaviour (pids, files, overlaps, bytes, exit codes).
+mod trust;
 /// The watchdog: tree kill, escapees, stall detection, deadline, signals, PID 1, terminals,
 /// byte-exact output, bounded memory, one thread, process limits (requirements R13-R20).
 mod watchdog;
