@@ -5,6 +5,9 @@ mod common;
 /// The committed completion scripts: fresh against `steady completions`, and loading in their
 /// shells.
 mod completions;
+/// Real cache damage for uv, pip, npm, pnpm, yarn and bun, healed through steady with the real
+/// installer; uv's silent success (exit 0, files missing) caught after the fact.
+mod heal;
 /// Every installer row against the real installer: cache resolution, provoked failures, cleans
 /// without a command (safe removal), apt's own lock, wrappers.
 mod installers;
