@@ -19,7 +19,7 @@ use std::time::Duration;
 use crate::attempt;
 use crate::failure::Failure;
 use crate::installer::locate;
-use crate::installer::{FullClean, Installer, Invocation, PackageClean, Verify};
+use crate::installer::{FullClean, Installer, Invocation, Layout, PackageClean, Verify};
 use crate::recovery::classify::Diagnosis;
 use crate::recovery::clean::remove;
 use crate::recovery::retry::RetryPolicy;
@@ -31,6 +31,8 @@ use mitigate::{Applied, Facts, Trigger};
 const CLEAN_TIMEOUT: Duration = Duration::from_secs(120);
 /// The most packages cleaned one by one in a run before a full clean is cheaper.
 const MAX_TARGETED: usize = 16;
+/// The signature of a success that installed from damaged cache entries (`silent_damage`).
+pub const SILENT_DAMAGE: &str = "exit 0, installed from a damaged cache entry";
 
 /// When the cache is cleared before a retry (`--clean`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -170,6 +172,53 @@ impl<'a> Recovery<'a> {
             .flat_map(|p| [OsString::from(flag), OsString::from(p)]);
         args.splice(at..at, extra);
         inv.launcher.iter().cloned().chain(args).collect()
+    }
+
+    /// After an attempt that succeeded: whether it installed from damaged cache entries (a
+    /// silent success, the worst outcome: uv installs an archive entry with files missing and
+    /// exits 0). Runs only where it is needed: a cache layout steady can check, and a command
+    /// that installs into an environment and can be told to reinstall. It checks the entries of
+    /// the packages the output says were installed (nothing when nothing was), or every entry
+    /// when the output cannot say (`-q`). A damaged one makes the attempt a corruption
+    /// failure, so `after_failure` evicts every damaged entry and reinstalls them.
+    pub fn silent_damage(&self, output: &str) -> Option<Diagnosis> {
+        let inv = self.inv?;
+        let cache = self.cache.as_deref()?;
+        let r = &inv.installer.recovery;
+        if r.reinstall_flag.is_none() || !inv.subcommand_in(r.reinstall_in) {
+            return None;
+        }
+        let started = std::time::Instant::now();
+        let (damaged, what) = match r.verify {
+            Some(Verify::Layout(Layout::UvArchive)) => match verify::uv_installed(output) {
+                Some(names) if names.is_empty() => return None,
+                Some(names) => (
+                    verify::uv_archive_of(cache, |n| names.iter().any(|i| i == n)),
+                    format!("the {} installed", plural(names.len(), "package")),
+                ),
+                None => (verify::uv_archive(cache), "every package".to_owned()),
+            },
+            _ => return None,
+        };
+        ui::detail(&format!(
+            "checked the cache entries of {what} after the success in {:.1} ms: {}",
+            started.elapsed().as_secs_f64() * 1e3,
+            if damaged.is_empty() {
+                "none damaged".to_owned()
+            } else {
+                format!("damaged: {}", damaged.join(", "))
+            }
+        ));
+        let first = damaged.first()?.clone();
+        ui::warn(&format!(
+            "the command exited 0, but installed {} from damaged cache entries (files listed in RECORD are missing): the install is incomplete",
+            damaged.join(", ")
+        ));
+        Some(Diagnosis {
+            failure: Failure::Corruption,
+            signature: Some(SILENT_DAMAGE),
+            package: Some(first),
+        })
     }
 
     /// Decides what follows failed attempt number `attempt` (from 1).
@@ -421,6 +470,14 @@ impl Recovery<'_> {
                 None
             }
         }
+    }
+}
+
+fn plural(n: usize, what: &str) -> String {
+    if n == 1 {
+        format!("1 {what}")
+    } else {
+        format!("{n} {what}s")
     }
 }
 

@@ -19,6 +19,13 @@ pub fn damaged(layout: Layout, cache: &Path) -> Vec<String> {
 /// every file it holds. An entry is damaged when its `METADATA` or `RECORD` is missing or a
 /// listed file is gone.
 pub fn uv_archive(cache: &Path) -> Vec<String> {
+    uv_archive_of(cache, |_| true)
+}
+
+/// [`uv_archive`] for the entries of the packages `wanted` accepts (by normalized name) only:
+/// the check after a successful install, which reads one directory listing per entry and the
+/// RECORD of the packages the run installed, not every file of the cache.
+pub fn uv_archive_of(cache: &Path, wanted: impl Fn(&str) -> bool) -> Vec<String> {
     let mut damaged = Vec::new();
     let Ok(entries) = std::fs::read_dir(cache.join("archive-v0")) else {
         return damaged;
@@ -42,8 +49,9 @@ pub fn uv_archive(cache: &Path) -> Vec<String> {
             .rsplit_once('-')
             .map_or(dist_info.as_str(), |(n, _)| n)
             .to_owned();
-        if entry_is_damaged(&root, &dist_info) && !damaged.contains(&normalize(&name)) {
-            damaged.push(normalize(&name));
+        let name = normalize(&name);
+        if wanted(&name) && !damaged.contains(&name) && entry_is_damaged(&root, &dist_info) {
+            damaged.push(name);
         }
     }
     damaged.sort();
@@ -90,6 +98,61 @@ fn record_path(line: &str) -> Option<String> {
     } else {
         line.split(',').next().map(str::to_owned)
     }
+}
+
+/// What a successful uv install says it installed, as normalized names: its ` + name==1.0`
+/// lines (` ~ ` for a reinstall), under an `Installed N packages` line. `None` when the output
+/// cannot say: uv was quiet (`-q`), or the list was cut from the kept tail. `Some(empty)` when
+/// it installed nothing (`Audited`, `Checked`).
+pub fn uv_installed(output: &str) -> Option<Vec<String>> {
+    let plain = strip_ansi(output);
+    let mut count = None;
+    let mut names = Vec::new();
+    let mut nothing = false;
+    for line in plain.lines() {
+        let t = line.trim();
+        if let Some(rest) = t.strip_prefix("Installed ") {
+            count = rest.split(' ').next().and_then(|n| n.parse::<usize>().ok());
+        } else if t.starts_with("Audited ") || t.starts_with("Checked ") {
+            nothing = true;
+        } else if let Some(rest) = line
+            .strip_prefix(" + ")
+            .or_else(|| line.strip_prefix(" ~ "))
+            && let Some((name, _)) = rest.split_once("==")
+        {
+            let name = normalize(name.trim());
+            if !names.contains(&name) {
+                names.push(name);
+            }
+        }
+    }
+    match count {
+        Some(n) if names.len() >= n => Some(names),
+        Some(_) => None,
+        None if nothing && names.is_empty() => Some(names),
+        None => None,
+    }
+}
+
+/// Drops terminal escape sequences (`ESC [ … letter`), which uv prints when steady gives it a
+/// terminal.
+fn strip_ansi(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            if chars.next() == Some('[') {
+                for d in chars.by_ref() {
+                    if d.is_ascii_alphabetic() {
+                        break;
+                    }
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// pip: the wheels it built, under `wheels/`. A wheel is damaged when it is not a readable zip
@@ -192,6 +255,40 @@ mod tests {
         assert_eq!(
             uv_archive(c),
             vec!["loud".to_owned(), "silent-pkg".to_owned()]
+        );
+    }
+
+    #[test]
+    fn only_the_wanted_uv_entries_are_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = dir.path();
+        let files = ["a/__init__.py", "a-1.0.dist-info/METADATA"];
+        entry(c, "x", "a", &files[1..], &files);
+        let files = ["b/__init__.py", "b-1.0.dist-info/METADATA"];
+        entry(c, "y", "b", &files[1..], &files);
+        assert_eq!(uv_archive(c), ["a", "b"]);
+        assert_eq!(uv_archive_of(c, |n| n == "b"), ["b"]);
+        assert!(uv_archive_of(c, |_| false).is_empty());
+    }
+
+    #[test]
+    fn what_uv_says_it_installed() {
+        let out = "Resolved 3 packages in 1ms\nInstalled 3 packages in 7ms\n + alpha==1.0\n + Beta_Pkg==2.0 (from file:///w/b)\n ~ gamma==1.0\n - old==0.1\n";
+        assert_eq!(
+            uv_installed(out),
+            Some(vec!["alpha".into(), "beta-pkg".into(), "gamma".into()])
+        );
+        let colored = "Installed \u{1b}[1m1 package\u{1b}[0m in 3ms\n \u{1b}[32m+\u{1b}[39m \u{1b}[1malpha\u{1b}[0m\u{1b}[2m==1.0\u{1b}[0m\n";
+        assert_eq!(uv_installed(colored), Some(vec!["alpha".into()]));
+        assert_eq!(
+            uv_installed("Audited 3 packages in 1ms\n"),
+            Some(Vec::new())
+        );
+        assert_eq!(uv_installed(""), None, "quiet: cannot tell");
+        assert_eq!(
+            uv_installed("Installed 5 packages in 1ms\n + a==1\n"),
+            None,
+            "the list was cut"
         );
     }
 

@@ -446,13 +446,22 @@ impl Supervisor<'_> {
                 String::from_utf8_lossy(&result.stdout_tail),
                 String::from_utf8_lossy(&result.stderr_tail)
             );
-            let diag = classify::classify(self.inv.map(|i| i.installer), &result.ending, &tail);
+            // A success that installed from damaged cache entries is a corruption failure.
+            let silent = result
+                .ending
+                .succeeded()
+                .then(|| recovery.silent_damage(&tail))
+                .flatten();
+            let failed = !result.ending.succeeded() || silent.is_some();
+            let diag = silent.unwrap_or_else(|| {
+                classify::classify(self.inv.map(|i| i.installer), &result.ending, &tail)
+            });
             let class = lock_lost.clone().unwrap_or_else(|| describe(&diag));
             ui::detail(&format!(
                 "attempt {attempt_no} ended after {}: {}{}",
                 ui::human(result.duration),
                 result.ending.describe(),
-                if result.ending.succeeded() {
+                if !failed {
                     String::new()
                 } else {
                     format!(" ({class})")
@@ -474,13 +483,13 @@ impl Supervisor<'_> {
                 },
                 class: match lock_lost {
                     Some(_) => Some("lock lost"),
-                    None => (!result.ending.succeeded()).then(|| diag.failure.name()),
+                    None => failed.then(|| diag.failure.name()),
                 },
                 signature: diag.signature,
                 package: diag.package.clone(),
                 action: String::new(),
             };
-            let step = if result.ending.succeeded() {
+            let step = if !failed {
                 Step::Stop("succeeded".into())
             } else if lock_lost.is_some() {
                 // Not the command's failure: nothing to clean or mitigate. The lock is taken
@@ -500,9 +509,7 @@ impl Supervisor<'_> {
                 Step::Stop(why) => {
                     record.action = format!("stop: {why}");
                     report.attempts.push(record);
-                    if !result.ending.succeeded()
-                        && !matches!(diag.failure, crate::failure::Failure::NotRunnable)
-                    {
+                    if failed && !matches!(diag.failure, crate::failure::Failure::NotRunnable) {
                         ui::detail(&format!("not retrying: {why}"));
                     }
                     return self.finish(&result.ending, attempt_no, &actions, lock_lost.as_deref());
