@@ -191,17 +191,31 @@ impl<'a> Recovery<'a> {
         let started = std::time::Instant::now();
         let (damaged, what) = match r.verify {
             Some(Verify::Layout(Layout::UvArchive)) => match verify::uv_installed(output) {
-                Some(names) if names.is_empty() => return None,
-                Some(names) => (
-                    verify::uv_archive_of(cache, |n| names.iter().any(|i| i == n)),
-                    format!("the {} installed", plural(names.len(), "package")),
-                ),
+                Some(names) if names.is_empty() => {
+                    ui::detail(&format!(
+                        "the output says nothing was installed: no cache check ({:.2} ms)",
+                        started.elapsed().as_secs_f64() * 1e3
+                    ));
+                    return None;
+                }
+                Some(names) => {
+                    let (damaged, scanned) = verify::uv_installed_damaged(cache, &names);
+                    let how = if scanned == 0 {
+                        String::new()
+                    } else {
+                        format!(
+                            " ({scanned} not found through uv's pointers: the cache was scanned)"
+                        )
+                    };
+                    let n = plural(names.len(), "package");
+                    (damaged, format!("the {n} installed{how}"))
+                }
                 None => (verify::uv_archive(cache), "every package".to_owned()),
             },
             _ => return None,
         };
         ui::detail(&format!(
-            "checked the cache entries of {what} after the success in {:.1} ms: {}",
+            "checked the cache entries of {what} after the success in {:.2} ms: {}",
             started.elapsed().as_secs_f64() * 1e3,
             if damaged.is_empty() {
                 "none damaged".to_owned()
