@@ -56,9 +56,10 @@ pub fn uv_archive_of(cache: &Path, wanted: impl Fn(&str) -> bool) -> Vec<String>
 pub fn uv_installed_damaged(cache: &Path, names: &[String]) -> (Vec<String>, usize) {
     let mut entries: Vec<PathBuf> = Vec::new();
     let mut unresolved = Vec::new();
+    let roots = pointer_roots(cache);
     for name in names {
         let before = entries.len();
-        for dir in pointer_dirs(cache, name) {
+        for dir in roots.iter().map(|r| r.join(name)).filter(|d| d.is_dir()) {
             collect_links(cache, &dir, 4, &mut entries);
         }
         if entries.len() == before {
@@ -86,9 +87,9 @@ pub fn uv_installed_damaged(cache: &Path, names: &[String]) -> (Vec<String>, usi
     (damaged, unresolved.len())
 }
 
-/// The directories where uv keeps its pointers for one package: `<bucket>/<kind>/<name>` and
-/// `<bucket>/<kind>/<16 hex>/<name>` for every `wheels-v*` and `sdists-v*` bucket.
-fn pointer_dirs(cache: &Path, name: &str) -> Vec<PathBuf> {
+/// The directories that hold uv's per-package pointer directories: `<bucket>/<kind>` and
+/// `<bucket>/<kind>/<16 hex>` for every `wheels-v*` and `sdists-v*` bucket.
+fn pointer_roots(cache: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let buckets = std::fs::read_dir(cache).into_iter().flatten().flatten();
     for bucket in buckets.filter(|b| {
@@ -102,20 +103,16 @@ fn pointer_dirs(cache: &Path, name: &str) -> Vec<PathBuf> {
             .flatten()
         {
             let kind = kind.path();
-            let direct = kind.join(name);
-            if direct.is_dir() {
-                out.push(direct);
-            }
             let hashes = std::fs::read_dir(&kind).into_iter().flatten().flatten();
-            for h in hashes.filter(|h| {
-                let n = h.file_name();
-                n.len() == 16 && n.to_string_lossy().bytes().all(|b| b.is_ascii_hexdigit())
-            }) {
-                let d = h.path().join(name);
-                if d.is_dir() {
-                    out.push(d);
-                }
-            }
+            out.extend(
+                hashes
+                    .filter(|h| {
+                        let n = h.file_name();
+                        n.len() == 16 && n.to_string_lossy().bytes().all(|b| b.is_ascii_hexdigit())
+                    })
+                    .map(|h| h.path()),
+            );
+            out.push(kind);
         }
     }
     out
