@@ -4,7 +4,8 @@
 //! same package comes back; lower concurrency after resource exhaustion; apply the hang
 //! mitigation after a hang; never clean for a hang, a timeout, a network error or a process
 //! limit. Cleans run the installer's own commands, only on a directory that passes the safety
-//! checks of `clean::check_cleanable`.
+//! checks of `clean::check_cleanable`. A success that installed from damaged entries (uv's
+//! silent success) is turned into a corruption failure by `silent_damage`.
 
 pub mod classify;
 pub mod clean;
@@ -659,6 +660,39 @@ mod tests {
             &[("UV_CONCURRENT_INSTALLS".into(), "3".into())],
         );
         assert!(mine.mitigation(Trigger::AfterHang).is_none());
+    }
+
+    #[test]
+    fn a_success_is_checked_only_where_it_installed_from_a_checkable_cache() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("archive-v0/x");
+        let info = root.join("gamma-1.0.dist-info");
+        std::fs::create_dir_all(&info).unwrap();
+        std::fs::write(info.join("METADATA"), "Name: gamma\n").unwrap();
+        std::fs::write(
+            info.join("RECORD"),
+            "gamma/data.py,,\ngamma-1.0.dist-info/METADATA,,\n",
+        )
+        .unwrap();
+        let said = "Installed 1 package in 3ms\n + gamma==1.0\n";
+        let check = |cmd: &[&str], cache: Option<PathBuf>, output: &str| {
+            let i = inv(cmd);
+            Recovery::new(Some(&i), cache, policy(CleanMode::Auto), false, &[])
+                .silent_damage(output)
+        };
+        let cache = Some(dir.path().to_path_buf());
+        let d = check(&["uv", "pip", "install", "gamma"], cache.clone(), said).unwrap();
+        assert_eq!(d.failure, Failure::Corruption);
+        assert_eq!(d.package.as_deref(), Some("gamma"));
+        assert_eq!(d.signature, Some(SILENT_DAMAGE));
+        // Quiet: every entry is checked.
+        assert!(check(&["uv", "sync", "-q"], cache.clone(), "").is_some());
+        // Nothing installed, no environment written, no cache, or a layout steady cannot check.
+        let audited = "Audited 1 package in 1ms\n";
+        assert!(check(&["uv", "pip", "install", "gamma"], cache.clone(), audited).is_none());
+        assert!(check(&["uv", "lock"], cache.clone(), said).is_none());
+        assert!(check(&["uv", "pip", "install", "gamma"], None, said).is_none());
+        assert!(check(&["npm", "ci"], cache, said).is_none());
     }
 
     #[test]

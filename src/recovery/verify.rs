@@ -1,7 +1,9 @@
 //! Checks every entry of an installer's cache after a corruption signal, so that damage the
 //! installer did not report is found too: a `uv cache clean` killed part way can leave a
 //! package half-deleted with its `METADATA` intact, which uv then installs with files missing
-//! and exit 0. Each check names the damaged packages; the healthy entries stay warm.
+//! and exit 0. Each check names the damaged packages; the healthy entries stay warm. For uv the
+//! same check also runs after a success, on the entries of what was installed only
+//! (`uv_installed`, `uv_installed_damaged`), because that damage never fails the install.
 
 use std::path::{Path, PathBuf};
 
