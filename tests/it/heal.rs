@@ -113,9 +113,11 @@ impl Uv {
             make_wheel(&wheels, name, "1.0");
         }
         let bed = Uv { ctx, uv, wheels };
-        let py = bed.venv("v1");
-        let out = run(bed.cmd().args(bed.install_args(&py, names)));
-        assert!(out.status.success(), "{}", stderr(&out));
+        if !names.is_empty() {
+            let py = bed.venv("v0");
+            let out = run(bed.cmd().args(bed.install_args(&py, names)));
+            assert!(out.status.success(), "{}", stderr(&out));
+        }
         Some(bed)
     }
 
@@ -840,4 +842,39 @@ fn bun_heals_an_entry_without_its_manifest_by_itself() {
     );
     assert_eq!(ident(&entry("steady-a").join("lib/data.js")), a);
     assert_eq!(ident(&entry("steady-c").join("lib/data.js")), c);
+}
+
+/// The same silent success from a wheel uv built from an sdist (its archive entry is pointed
+/// at from `sdists-v*`, not `wheels-v*`): caught through uv's pointers, evicted, rebuilt.
+#[test]
+fn uv_silent_success_from_a_built_wheel_is_caught_too() {
+    let Some(bed) = Uv::new(&[]) else { return };
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/make_sdist.py");
+    for name in ["delta", "epsilon"] {
+        let out = run(Command::new("python3")
+            .arg(&script)
+            .arg(&bed.wheels)
+            .args([name, "1.0"]));
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    let py = bed.venv("v1");
+    let out = run(bed.cmd().args(bed.install_args(&py, &["delta", "epsilon"])));
+    assert!(out.status.success(), "{}", stderr(&out));
+    std::fs::remove_file(bed.entry("delta").join("delta/__init__.py")).unwrap();
+    let epsilon = ident(&bed.entry("epsilon"));
+    let py = bed.venv("v2");
+    let out = bed.steady(&py, &["delta", "epsilon"], &["-v"]);
+    let err = stderr(&out);
+    assert_eq!(code(&out), 0, "{err}");
+    assert!(
+        err.contains("checked the cache entries of the 2 packages installed after"),
+        "the built wheels' entries were not found through uv's pointers: {err}"
+    );
+    assert!(err.contains("cleared delta from the uv cache"), "{err}");
+    assert_eq!(
+        missing_in_venv(&bed.ctx.path("v2"), &["delta", "epsilon"]),
+        Vec::<String>::new(),
+        "{err}"
+    );
+    assert_eq!(ident(&bed.entry("epsilon")), epsilon, "epsilon was touched");
 }
