@@ -53,7 +53,7 @@ _steady() {
 
     case "${cmd}" in
         steady)
-            opts="-v -q -h -V --timeout --kill-after --stall --retries --backoff --deadline --lock-timeout --no-lock --lock-dir --shared --lock --lock-url --lock-namespace --lock-ping --lock-progress --cache --installer --clean --mitigate --report --env --verbose --quiet --help --version init doctor status completions help"
+            opts="-v -q -h -V --timeout --kill-after --stall --retries --backoff --deadline --lock-timeout --no-lock --lock-dir --shared --lock --lock-url --lock-namespace --cache --installer --clean --mitigate --report --env --verbose --quiet --help --version init doctor status completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -103,14 +103,6 @@ _steady() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --lock-ping)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --lock-progress)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
                 --cache)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -157,12 +149,20 @@ _steady() {
             return 0
             ;;
         steady__subcmd__doctor)
-            opts="-v -q -h --timeout --kill-after --stall --retries --backoff --deadline --lock-timeout --no-lock --lock-dir --shared --lock --lock-url --lock-namespace --lock-ping --lock-progress --cache --installer --clean --mitigate --report --env --verbose --quiet --help"
+            opts="-v -q -h --explain-output --ending --timeout --kill-after --stall --retries --backoff --deadline --lock-timeout --no-lock --lock-dir --shared --lock --lock-url --lock-namespace --cache --installer --clean --mitigate --report --env --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --explain-output)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ending)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -204,14 +204,6 @@ _steady() {
                     return 0
                     ;;
                 --lock-namespace)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --lock-ping)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --lock-progress)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

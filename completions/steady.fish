@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_steady_global_optspecs
-    string join \n timeout= kill-after= stall= retries= backoff= deadline= lock-timeout= no-lock lock-dir= shared lock= lock-url= lock-namespace= lock-ping= lock-progress= cache= installer= clean= mitigate= report= env= v/verbose q/quiet h/help V/version
+    string join \n timeout= kill-after= stall= retries= backoff= deadline= lock-timeout= no-lock lock-dir= shared lock= lock-url= lock-namespace= cache= installer= clean= mitigate= report= env= v/verbose q/quiet h/help V/version
 end
 
 function __fish_steady_needs_command
@@ -27,7 +27,7 @@ end
 complete -c steady -n "__fish_steady_needs_command" -l timeout -d 'Wall-clock limit of one attempt (0 = none)' -r
 complete -c steady -n "__fish_steady_needs_command" -l kill-after -d 'Grace between TERM and KILL when an attempt is stopped (2s fits GitHub Actions, which kills everything 2.5s after its TERM)' -r
 complete -c steady -n "__fish_steady_needs_command" -l stall -d 'Kill an attempt whose whole process tree printed nothing and used almost no CPU for DUR (0 = off) [default: 2m when stdin is not a terminal, else off]' -r
-complete -c steady -n "__fish_steady_needs_command" -l retries -d 'Retries after a retryable failure' -r
+complete -c steady -n "__fish_steady_needs_command" -l retries -d 'Retries after a retryable failure (0 to 100)' -r
 complete -c steady -n "__fish_steady_needs_command" -l backoff -d 'First back-off delay before a retry; doubles each retry, capped at 30s, with jitter' -r
 complete -c steady -n "__fish_steady_needs_command" -l deadline -d 'Budget for the whole run: lock wait, attempts and back-off (0 = none)' -r
 complete -c steady -n "__fish_steady_needs_command" -l lock-timeout -d 'Longest wait for the lock; 0 fails at once if it is held [default: wait]' -r
@@ -35,8 +35,6 @@ complete -c steady -n "__fish_steady_needs_command" -l lock-dir -d 'Where fallba
 complete -c steady -n "__fish_steady_needs_command" -l lock -d 'Also lock this path, e.g. a venv or node_modules (repeatable; STEADY_LOCK takes a colon-separated list). All locks are taken in one order, so runs cannot deadlock' -r -F
 complete -c steady -n "__fish_steady_needs_command" -l lock-url -d 'Also take the cache\'s lock in PostgreSQL, for several machines sharing one cache: postgres://user[:password]@host[:port]/db (?host=/dir for a Unix socket; no TLS). The password may also come from PGPASSWORD' -r
 complete -c steady -n "__fish_steady_needs_command" -l lock-namespace -d 'Name of the cache\'s lock in the --lock-url database, for machines whose cache paths differ [default: the cache\'s path]' -r
-complete -c steady -n "__fish_steady_needs_command" -l lock-ping -d 'How often a held --lock-url lock is checked with a query (for tests)' -r
-complete -c steady -n "__fish_steady_needs_command" -l lock-progress -d 'How often a waiting steady says it still waits (for tests)' -r
 complete -c steady -n "__fish_steady_needs_command" -l cache -d 'The cache directory to lock and clear [default: detected]' -r -F
 complete -c steady -n "__fish_steady_needs_command" -l installer -d 'Treat the command as this installer [default: detected]' -r
 complete -c steady -n "__fish_steady_needs_command" -l clean -d 'When to clear the cache before a retry' -r -f -a "auto\t'Clear the cache once, after the first failure that a clean could fix'
@@ -57,12 +55,14 @@ complete -c steady -n "__fish_steady_needs_command" -a "doctor" -d 'Explain what
 complete -c steady -n "__fish_steady_needs_command" -a "status" -d 'List the locks steady holds or waits on for this user, with holders and waiters'
 complete -c steady -n "__fish_steady_needs_command" -a "completions" -d 'Print a completion script for steady itself'
 complete -c steady -n "__fish_steady_needs_command" -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c steady -n "__fish_steady_using_subcommand init" -l wrap -d 'Commands to wrap, comma-separated; the default is every installer steady knows' -r -f -a "(__fish_complete_command)"
+complete -c steady -n "__fish_steady_using_subcommand init" -l wrap -d 'Commands to wrap, comma-separated; `default` stands for every installer\'s own commands. Opt-in: versioned names (pip3.12), run launchers (uvx, npx) and Python interpreters: `--wrap default,python3` sends `python3 -m pip …` through steady and nothing else' -r -f -a "(__fish_complete_command)"
 complete -c steady -n "__fish_steady_using_subcommand init" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c steady -n "__fish_steady_using_subcommand doctor" -l explain-output -d 'Explain how steady classifies this failed command\'s output (`-` for stdin): each line a signature matches, which one wins and why, the class and the action. The command after `--` (or --installer) says whose signatures apply' -r -F
+complete -c steady -n "__fish_steady_using_subcommand doctor" -l ending -d 'With --explain-output: how the command ended (an exit status, signal:NAME, stall or timeout) [default: 1]' -r
 complete -c steady -n "__fish_steady_using_subcommand doctor" -l timeout -d 'Wall-clock limit of one attempt (0 = none)' -r
 complete -c steady -n "__fish_steady_using_subcommand doctor" -l kill-after -d 'Grace between TERM and KILL when an attempt is stopped (2s fits GitHub Actions, which kills everything 2.5s after its TERM)' -r
 complete -c steady -n "__fish_steady_using_subcommand doctor" -l stall -d 'Kill an attempt whose whole process tree printed nothing and used almost no CPU for DUR (0 = off) [default: 2m when stdin is not a terminal, else off]' -r
-complete -c steady -n "__fish_steady_using_subcommand doctor" -l retries -d 'Retries after a retryable failure' -r
+complete -c steady -n "__fish_steady_using_subcommand doctor" -l retries -d 'Retries after a retryable failure (0 to 100)' -r
 complete -c steady -n "__fish_steady_using_subcommand doctor" -l backoff -d 'First back-off delay before a retry; doubles each retry, capped at 30s, with jitter' -r
 complete -c steady -n "__fish_steady_using_subcommand doctor" -l deadline -d 'Budget for the whole run: lock wait, attempts and back-off (0 = none)' -r
 complete -c steady -n "__fish_steady_using_subcommand doctor" -l lock-timeout -d 'Longest wait for the lock; 0 fails at once if it is held [default: wait]' -r
@@ -70,8 +70,6 @@ complete -c steady -n "__fish_steady_using_subcommand doctor" -l lock-dir -d 'Wh
 complete -c steady -n "__fish_steady_using_subcommand doctor" -l lock -d 'Also lock this path, e.g. a venv or node_modules (repeatable; STEADY_LOCK takes a colon-separated list). All locks are taken in one order, so runs cannot deadlock' -r -F
 complete -c steady -n "__fish_steady_using_subcommand doctor" -l lock-url -d 'Also take the cache\'s lock in PostgreSQL, for several machines sharing one cache: postgres://user[:password]@host[:port]/db (?host=/dir for a Unix socket; no TLS). The password may also come from PGPASSWORD' -r
 complete -c steady -n "__fish_steady_using_subcommand doctor" -l lock-namespace -d 'Name of the cache\'s lock in the --lock-url database, for machines whose cache paths differ [default: the cache\'s path]' -r
-complete -c steady -n "__fish_steady_using_subcommand doctor" -l lock-ping -d 'How often a held --lock-url lock is checked with a query (for tests)' -r
-complete -c steady -n "__fish_steady_using_subcommand doctor" -l lock-progress -d 'How often a waiting steady says it still waits (for tests)' -r
 complete -c steady -n "__fish_steady_using_subcommand doctor" -l cache -d 'The cache directory to lock and clear [default: detected]' -r -F
 complete -c steady -n "__fish_steady_using_subcommand doctor" -l installer -d 'Treat the command as this installer [default: detected]' -r
 complete -c steady -n "__fish_steady_using_subcommand doctor" -l clean -d 'When to clear the cache before a retry' -r -f -a "auto\t'Clear the cache once, after the first failure that a clean could fix'

@@ -20,13 +20,17 @@
 
 # Runs $argv through steady, or plainly when STEADY_DISABLE is set (read at
 # each call, so `set -gx STEADY_DISABLE 1` works in a shell that already
-# sourced this).
+# sourced this). Like steady's own boolean variables, any other value is
+# refused (exit 125) rather than guessed.
 function __steady_run
-    switch "$STEADY_DISABLE"
+    switch (string lower -- "$STEADY_DISABLE")
         case '' 0 false no off
             command @STEADY@ -- $argv
-        case '*'
+        case 1 true yes on
             command $argv
+        case '*'
+            printf 'steady: STEADY_DISABLE must be 1 or 0, got `%s`\nhint: set -gx STEADY_DISABLE 1 to run installers without steady, or set -e STEADY_DISABLE\n' "$STEADY_DISABLE" >&2
+            return 125
     end
 end
 
@@ -43,6 +47,19 @@ function @NAME@ --description '@NAME@, through steady'
     __steady_run @NAME@ $argv
 end
 # @END_WRAPPER@
+
+# A Python interpreter (opt-in: `--wrap default,python3`): only `-m` with an
+# installer's module (`python3 -m pip install x`) goes through steady; every
+# other call is the interpreter itself, with no steady in between.
+# @BEGIN_PYTHON_WRAPPER@
+function @NAME@ --description '@NAME@, with -m installers through steady'
+    if test (count $argv) -ge 2; and test "$argv[1]" = -m; and contains -- $argv[2] @MODULE_WORDS@
+        __steady_run @NAME@ $argv
+    else
+        command @NAME@ $argv
+    end
+end
+# @END_PYTHON_WRAPPER@
 
 # =============================================================================
 #

@@ -22,10 +22,21 @@
 
 # Runs "$@" through steady, or plainly when STEADY_DISABLE is set (read at each
 # call, so `export STEADY_DISABLE=1` works in a shell that already sourced this).
+# Like steady's own boolean variables, any other value is refused (exit 125)
+# rather than guessed.
 function __steady_run {
     case "${STEADY_DISABLE:-}" in
-    '' | 0 | false | no | off) \command @STEADY@ -- "$@" ;;
-    *) \command "$@" ;;
+    '' | 0 | false | no | off | FALSE | NO | OFF | False | No | Off)
+        \command @STEADY@ -- "$@"
+        ;;
+    1 | true | yes | on | TRUE | YES | ON | True | Yes | On)
+        \command "$@"
+        ;;
+    *)
+        # shellcheck disable=SC2016 # the backquotes are words, not a command
+        \command printf 'steady: STEADY_DISABLE must be 1 or 0, got `%s`\nhint: export STEADY_DISABLE=1 to run installers without steady, or unset it\n' "${STEADY_DISABLE}" >&2
+        return 125
+        ;;
     esac
 }
 
@@ -44,6 +55,18 @@ function @NAME@ {
     __steady_run @NAME@ "$@"
 }
 # @END_WRAPPER@
+
+# A Python interpreter (opt-in: `--wrap default,python3`): only `-m` with an
+# installer's module (`python3 -m pip install x`) goes through steady; every
+# other call is the interpreter itself, with no steady in between.
+# @BEGIN_PYTHON_WRAPPER@
+function @NAME@ {
+    case "${1-}:${2-}" in
+    @MODULE_PATTERNS@) __steady_run @NAME@ "$@" ;;
+    *) \command @NAME@ "$@" ;;
+    esac
+}
+# @END_PYTHON_WRAPPER@
 
 # =============================================================================
 #

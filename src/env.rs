@@ -33,6 +33,9 @@ pub const REQUIRE_LOCK: &str = "STEADY_REQUIRE_LOCK";
 /// Set by steady for its command: the locks this run holds, so that a nested steady on the
 /// same cache does not wait on its own ancestor.
 pub const HELD_LOCKS: &str = "STEADY_HELD_LOCKS";
+/// Set by steady for its command: tokens naming the runs the command's processes belong to, so
+/// that if a run is killed with SIGKILL the next holder of its lock finds its leftovers.
+pub const RUN_TOKENS: &str = "STEADY_RUN";
 
 pub const HOME: &str = "HOME";
 pub const TMPDIR: &str = "TMPDIR";
@@ -52,11 +55,16 @@ pub fn flag(name: &str) -> Result<bool, String> {
     match std::env::var(name) {
         Err(std::env::VarError::NotPresent) => Ok(false),
         Err(std::env::VarError::NotUnicode(_)) => Err(format!("invalid unicode in {name}")),
-        Ok(v) => match v.trim().to_ascii_lowercase().as_str() {
-            "" | "0" | "false" | "no" | "off" => Ok(false),
-            "1" | "true" | "yes" | "on" => Ok(true),
-            _ => Err(format!("{name} must be 1 or 0, got `{v}`")),
-        },
+        Ok(v) => flag_value(&v).ok_or_else(|| format!("{name} must be 1 or 0, got `{v}`")),
+    }
+}
+
+/// The words a boolean variable may hold, as [`flag`] reads them; `None` for anything else.
+pub fn flag_value(v: &str) -> Option<bool> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "" | "0" | "false" | "no" | "off" => Some(false),
+        "1" | "true" | "yes" | "on" => Some(true),
+        _ => None,
     }
 }
 

@@ -16,6 +16,10 @@ pub enum Failure {
     DiskFull,
     /// The installer's own lock wait timed out: retry.
     InstallerLock,
+    /// The cache's filesystem cannot hold the installer's lock (uv's flock on NFS or Cray DVS,
+    /// `os error 524`; micromamba's fcntl lock answering EIO): retrying cannot help, moving
+    /// the cache to a local disk does. Stop and say so.
+    LockUnsupported,
     /// Killed by the watchdog (timeout or stall): retry with the hang mitigation.
     Hang,
     /// Stopped by someone (SIGINT, SIGTERM, SIGHUP, SIGQUIT, or steady's own deadline).
@@ -36,6 +40,7 @@ impl Failure {
             Failure::Resource => "resource exhaustion",
             Failure::DiskFull => "disk full",
             Failure::InstallerLock => "installer lock timeout",
+            Failure::LockUnsupported => "lock unsupported",
             Failure::Hang => "hang",
             Failure::Stopped => "stopped",
             Failure::NotRunnable => "not runnable",
@@ -50,7 +55,7 @@ impl Failure {
     pub fn weight(self) -> u8 {
         match self {
             Failure::Resource | Failure::DiskFull => 6,
-            Failure::Corruption => 5,
+            Failure::Corruption | Failure::LockUnsupported => 5,
             Failure::InstallerLock => 4,
             Failure::Network => 3,
             Failure::Deterministic => 2,

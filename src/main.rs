@@ -23,6 +23,12 @@ use crate::exit::Outcome;
 use crate::surface::cli::{Cli, Sub};
 
 fn main() -> ExitCode {
+    if std::env::args_os()
+        .next()
+        .is_some_and(|a| a == attempt::relay::NAME)
+    {
+        return attempt::relay::run();
+    }
     let matches = match Cli::command().try_get_matches() {
         Ok(m) => m,
         Err(e) => return usage_error(&e),
@@ -33,14 +39,24 @@ fn main() -> ExitCode {
     };
     let outcome = match cli.subcommand {
         Some(Sub::Init(args)) => surface::init::run(&args),
+        Some(Sub::Doctor(args)) if args.explain_output.is_some() => surface::explain::run(
+            args.explain_output
+                .as_deref()
+                .unwrap_or(std::path::Path::new("-")),
+            args.ending.as_deref(),
+            args.run.installer.as_deref(),
+            &args.run.command,
+        ),
+        Some(Sub::Doctor(args)) if args.run.command.is_empty() => {
+            ui::error("`steady doctor` needs the command to explain");
+            ui::hint("for example `steady doctor -- uv pip install requests`");
+            Outcome::SteadyFailed
+        }
         Some(Sub::Doctor(args)) => {
             let sub = matches.subcommand_matches("doctor").unwrap_or(&matches);
-            match surface::settings::from_cli(*args, sub) {
+            match surface::settings::from_cli(args.run, sub) {
                 Ok(s) => surface::doctor::run(&s),
-                Err(e) => {
-                    ui::error(&format!("{e:#}"));
-                    Outcome::SteadyFailed
-                }
+                Err(e) => settings_error(&e),
             }
         }
         Some(Sub::Status) => surface::status::run(),
@@ -52,11 +68,20 @@ fn main() -> ExitCode {
             }
         },
         None => match surface::settings::from_cli(cli.run, &matches) {
-            Ok(s) => run::run(s),
-            Err(e) => {
-                ui::error(&format!("{e:#}"));
+            Ok(s) if s.command.is_empty() => {
+                ui::error("no command given");
+                ui::hint("steady [OPTIONS] [--] <COMMAND> [ARGS]...; see `steady --help`");
                 Outcome::SteadyFailed
             }
+            Ok(s) => match surface::usage::mistyped_subcommand(&s.command) {
+                Some((typed, meant)) => {
+                    ui::error(&format!("`{typed}`: command not found"));
+                    ui::hint(&format!("did you mean `steady {meant}`?"));
+                    Outcome::NotFound
+                }
+                None => run::run(s),
+            },
+            Err(e) => settings_error(&e),
         },
     };
     if let Outcome::Signaled {
@@ -69,24 +94,32 @@ fn main() -> ExitCode {
     ExitCode::from(outcome.code())
 }
 
-/// clap's errors, as one `steady:` line and a hint, exit 125; `--help` and `--version` print
-/// normally and exit 0.
+/// A value that clap accepted but `settings` refused: one `steady:` line, and the hint where
+/// the error carries one (`what happened; hint: what to do` is split at `\nhint: `).
+fn settings_error(e: &anyhow::Error) -> Outcome {
+    let text = format!("{e:#}");
+    match text.split_once("\nhint: ") {
+        Some((what, hint)) => {
+            ui::error(what);
+            ui::hint(hint);
+        }
+        None => ui::error(&text),
+    }
+    Outcome::SteadyFailed
+}
+
+/// clap's errors, as one `steady:` line and a `hint:` line, exit 125, naming what the user
+/// typed: the `STEADY_*` variable when a bad value came from one, the subcommand and its
+/// choices when an argument is missing. `--help` and `--version` print normally and exit 0.
 fn usage_error(e: &clap::Error) -> ExitCode {
     use clap::error::ErrorKind;
     if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
         let _ = e.print();
         return ExitCode::SUCCESS;
     }
-    let rendered = e.render().to_string();
-    let first = rendered.lines().next().unwrap_or("invalid arguments");
-    ui::error(first.strip_prefix("error: ").unwrap_or(first));
-    if let Some(tip) = rendered
-        .lines()
-        .map(str::trim)
-        .find(|l| l.starts_with("tip:"))
-    {
-        ui::error(tip);
-    }
-    ui::error("see `steady --help`");
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+    let (what, hint) = surface::usage::explain(e, &argv);
+    ui::error(&what);
+    ui::hint(&hint);
     ExitCode::from(exit::STEADY_FAILED)
 }

@@ -22,7 +22,10 @@
 //! stops reading holds the command back (as it would without steady) but never freezes the
 //! watchdog, and memory stays bounded.
 
+pub mod cgroup;
+pub mod input;
 pub mod pty;
+pub mod relay;
 pub mod tree;
 
 use std::collections::VecDeque;
@@ -37,6 +40,8 @@ use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::signal::Signal;
 
 use crate::sys::{self, Arrived, Ended, SignalPipe};
+use cgroup::Cgroup;
+use input::{Feed, Replay};
 use pty::Pty;
 
 /// How much of each output stream is kept for classification, whatever the command prints.
@@ -180,8 +185,10 @@ pub enum Output {
 pub struct AttemptSpec<'a> {
     pub argv: &'a [OsString],
     pub env: &'a [(OsString, OsString)],
-    /// When the watchdog stops the attempt, and why.
-    pub limit: Option<(Instant, StopReason)>,
+    /// The longest one attempt may run, counted from the command's start.
+    pub timeout: Option<Duration>,
+    /// When the whole run must be over (`--deadline`).
+    pub deadline: Option<Instant>,
     /// Stop the attempt when its whole tree printed nothing and used almost no CPU for this
     /// long.
     pub stall: Option<Duration>,
@@ -849,159 +856,297 @@ fn timeout_until(now: Instant, at: Instant) -> PollTimeout {
     PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX)
 }
 
-/// Runs one attempt to its end. Leftover processes of a failed attempt are ended before this
-/// returns; those of a successful one (daemons the installer meant to start) are left alone.
-pub fn run(spec: &AttemptSpec, signals: &SignalPipe) -> AttemptResult {
-    run_watched(spec, None, signals)
+/// Told the processes of a running attempt from time to time, so that if steady is killed
+/// with SIGKILL the next holder of the lock can stop them (see `lock::leftovers`).
+pub trait Recorder {
+    /// The attempt's live processes now, as `(pid, start time)`.
+    fn note(&mut self, procs: &[(i32, u64)]);
 }
 
-/// [`run`], also watching `watcher` while the command runs: when its check fails, the attempt
-/// ends as [`StopReason::LockLost`].
-pub fn run_watched(
-    spec: &AttemptSpec,
-    mut watcher: Option<&mut dyn Watcher>,
-    signals: &SignalPipe,
-) -> AttemptResult {
+/// How often a running attempt's processes are recorded.
+const RECORD_EVERY: Duration = Duration::from_millis(500);
+
+/// What an attempt looks after besides its command; all optional.
+#[derive(Default)]
+pub struct Hooks<'a> {
+    /// A lock that can be lost while the command runs.
+    pub watcher: Option<&'a mut dyn Watcher>,
+    /// steady's stdin, replayed to each attempt; without it the command's stdin is
+    /// `/dev/null`.
+    pub stdin: Option<&'a mut Replay>,
+    pub record: Option<&'a mut dyn Recorder>,
+}
+
+/// Runs one of steady's own helper commands to its end, without a watcher or stdin.
+/// Leftover processes of a failed attempt are ended before this returns; those of a
+/// successful one (daemons the installer meant to start) are left alone.
+pub fn run(spec: &AttemptSpec, signals: &SignalPipe) -> AttemptResult {
+    run_watched(spec, Hooks::default(), signals)
+}
+
+/// [`run`], with `hooks`: when the watcher's check fails, the attempt ends as
+/// [`StopReason::LockLost`].
+pub fn run_watched(spec: &AttemptSpec, hooks: Hooks, signals: &SignalPipe) -> AttemptResult {
     let started = Instant::now();
-    let result = |ending, streams: Vec<Stream>| {
-        let mut r = AttemptResult {
-            ending,
-            duration: started.elapsed(),
-            stdout_tail: Vec::new(),
-            stderr_tail: Vec::new(),
-        };
-        for s in streams {
-            match s.role {
-                Role::Stdout => r.stdout_tail = s.into_tail(),
-                Role::Stderr | Role::Both => r.stderr_tail = s.into_tail(),
-            }
-        }
-        r
+    let failed = |e: &io::Error| AttemptResult {
+        ending: Ending::from_spawn_error(e),
+        duration: started.elapsed(),
+        stdout_tail: Vec::new(),
+        stderr_tail: Vec::new(),
+    };
+    let mut hooks = hooks;
+    let (stdin, feed) = match hooks.stdin.as_deref_mut().map(Replay::for_attempt) {
+        None => (Stdio::null(), None),
+        Some(Ok(pair)) => pair,
+        Some(Err(e)) => return failed(&e),
     };
     let plumbing = match Plumbing::new(spec) {
         Ok(p) => p,
-        Err(e) => return result(spawn_error(&e), Vec::new()),
+        Err(e) => return failed(&e),
     };
     let Plumbing {
         child_out,
         child_err,
-        mut streams,
-        mut ptys,
+        streams,
+        ptys,
         blind,
     } = plumbing;
     let mut cmd = Command::new(&spec.argv[0]);
     cmd.args(&spec.argv[1..])
         .envs(spec.env.iter().map(|(k, v)| (k, v)))
-        .stdin(Stdio::inherit())
+        .stdin(stdin)
         .stdout(child_out)
         .stderr(child_err);
     if !spec.same_group {
         std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
     }
     sys::die_with_parent(&mut cmd);
-    let spawned = cmd.spawn();
+    let mut cgroup = Cgroup::create();
+    let spawned = match cgroup.as_mut() {
+        Some(cg) => cg.spawn_inside(|| cmd.spawn()),
+        None => cmd.spawn(),
+    };
     // Close steady's copies of the command's ends of the pipes and ptys, so that end of file
     // arrives when the command's tree is done with them.
     drop(cmd);
     let pid = match spawned {
         Ok(child) => child.id() as i32,
-        Err(e) => return result(spawn_error(&e), Vec::new()),
+        Err(e) => return failed(&e),
     };
-    let pgid = (!spec.same_group).then_some(pid);
-    let mut stall = match spec.stall {
-        Some(_) if blind => {
-            crate::ui::detail("stall detection is off: steady cannot see the command's output");
-            None
-        }
-        Some(window) => Some(StallWatch::new(window, started)),
-        None => None,
-    };
+    let mut watch = Watch::new(spec, hooks, signals, pid, started, streams, ptys, feed);
+    watch.cgroup = cgroup;
+    if blind && watch.stall.take().is_some() {
+        crate::ui::detail("stall detection is off: steady cannot see the command's output");
+    }
+    watch.watch();
+    watch.end()
+}
 
-    let mut exit: Option<(Ended, Instant)> = None;
-    let mut stopped: Option<StopReason> = None;
-    let mut interrupted: Option<Arrived> = None;
-    let mut kill_at: Option<Instant> = None;
-    let mut killed = false;
-    let mut check_children = true;
-    let mut watcher_ready = false;
-    loop {
+/// One running attempt, watched by a single-threaded loop: [`Watch::look`] decides (ended,
+/// time up, stalled, lock lost), [`Watch::wait`] sleeps in `poll` and moves output and input,
+/// [`Watch::on_signals`] acts on what steady was sent, and [`Watch::end`] ends the tree and
+/// collects the result.
+struct Watch<'s, 'h> {
+    spec: &'s AttemptSpec<'s>,
+    hooks: Hooks<'h>,
+    signals: &'s SignalPipe,
+    started: Instant,
+    pid: i32,
+    /// The command's own process group, when it has one.
+    pgid: Option<i32>,
+    /// The attempt's own cgroup, where steady could make one.
+    cgroup: Option<Cgroup>,
+    /// When the watchdog stops the attempt, and why: counted from the command's start.
+    limit: Option<(Instant, StopReason)>,
+    streams: Vec<Stream>,
+    ptys: Vec<Pty>,
+    feed: Option<Feed>,
+    stall: Option<StallWatch>,
+    exit: Option<(Ended, Instant)>,
+    stopped: Option<StopReason>,
+    interrupted: Option<Arrived>,
+    kill_at: Option<Instant>,
+    killed: bool,
+    check_children: bool,
+    watcher_ready: bool,
+    next_record: Instant,
+}
+
+impl<'s, 'h> Watch<'s, 'h> {
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        spec: &'s AttemptSpec<'s>,
+        hooks: Hooks<'h>,
+        signals: &'s SignalPipe,
+        pid: i32,
+        started: Instant,
+        streams: Vec<Stream>,
+        ptys: Vec<Pty>,
+        feed: Option<Feed>,
+    ) -> Self {
+        // The timeout starts with the command: a wait for the lock before it is counted by
+        // --deadline and --lock-timeout only.
+        let spawned = Instant::now();
+        let limit = match (spec.timeout, spec.deadline) {
+            (Some(t), Some(d)) if d <= spawned + t => Some((d, StopReason::Deadline)),
+            (Some(t), _) => Some((spawned + t, StopReason::Timeout)),
+            (None, Some(d)) => Some((d, StopReason::Deadline)),
+            (None, None) => None,
+        };
+        Watch {
+            spec,
+            hooks,
+            signals,
+            started,
+            pid,
+            pgid: (!spec.same_group).then_some(pid),
+            cgroup: None,
+            limit,
+            streams,
+            ptys,
+            feed,
+            stall: spec.stall.map(|w| StallWatch::new(w, started)),
+            exit: None,
+            stopped: None,
+            interrupted: None,
+            kill_at: None,
+            killed: false,
+            check_children: true,
+            watcher_ready: false,
+            next_record: spawned,
+        }
+    }
+
+    /// Neither ended nor being stopped.
+    fn running(&self) -> bool {
+        self.exit.is_none() && self.stopped.is_none() && self.interrupted.is_none()
+    }
+
+    /// The loop: look, wait, act on signals, until the command has exited and its output is
+    /// drained.
+    fn watch(&mut self) {
+        while self.look() {
+            self.wait();
+            self.on_signals();
+        }
+    }
+
+    /// Checks everything due now; false when the loop is over.
+    fn look(&mut self) -> bool {
         // Only after a SIGCHLD or a wake-up that was not output: a command printing fast
         // wakes the loop thousands of times a second, each not worth a syscall more.
-        if check_children {
-            if exit.is_none() {
-                exit = sys::exit_status_keep(pid).map(|e| (e, Instant::now()));
+        if self.check_children {
+            if self.exit.is_none() {
+                self.exit = sys::exit_status_keep(self.pid).map(|e| (e, Instant::now()));
             }
-            tree::reap_orphans(Some(pid));
-            check_children = false;
+            tree::reap_orphans(Some(self.pid));
+            self.check_children = false;
         }
         let now = Instant::now();
-        if let Some((_, at)) = exit {
-            let reading = streams.iter().any(|s| s.source.is_some());
+        if let Some((_, at)) = self.exit {
+            let reading = self.streams.iter().any(|s| s.source.is_some());
             if !reading || now >= at + DRAIN_AFTER_EXIT {
-                break;
+                return false;
             }
+            // Nobody reads the command's stdin any more.
+            self.feed = None;
         }
-        let watching = exit.is_none() && stopped.is_none() && interrupted.is_none();
-        if watching {
-            let reason = match spec.limit {
-                Some((limit, reason)) if now >= limit => Some(reason),
-                _ => stall
-                    .as_mut()
-                    .and_then(|s| s.check(now).then_some(StopReason::Stall)),
-            };
-            if let Some(reason) = reason {
-                stopped = Some(reason);
-                tree::signal_tree(pgid, Signal::SIGTERM);
-                kill_at = Some(now + spec.kill_after);
-            }
+        if self.running() {
+            self.check_limits(now);
         }
-        if exit.is_none()
-            && stopped.is_none()
-            && interrupted.is_none()
-            && let Some(w) = watcher.as_deref_mut()
-            && (std::mem::take(&mut watcher_ready) || w.next_check().is_some_and(|t| now >= t))
-            && w.check(now).is_err()
+        self.check_watcher(now);
+        if let Some(at) = self.kill_at
+            && now >= at
+            && !self.killed
         {
+            tree::freeze_and_kill(self.pgid, self.cgroup.as_ref());
+            self.killed = true;
+        }
+        if self.running() && now >= self.next_record {
+            self.next_record = now + RECORD_EVERY;
+            if let Some(r) = self.hooks.record.as_deref_mut() {
+                r.note(&tree::snapshot());
+            }
+        }
+        true
+    }
+
+    /// Time up or stalled: TERM now, KILL after the grace.
+    fn check_limits(&mut self, now: Instant) {
+        let reason = match self.limit {
+            Some((limit, reason)) if now >= limit => Some(reason),
+            _ => self
+                .stall
+                .as_mut()
+                .and_then(|s| s.check(now).then_some(StopReason::Stall)),
+        };
+        if let Some(reason) = reason {
+            self.stopped = Some(reason);
+            tree::signal_tree(self.pgid, Signal::SIGTERM);
+            self.kill_at = Some(now + self.spec.kill_after);
+        }
+    }
+
+    /// The lock beyond this machine, when its check is due.
+    fn check_watcher(&mut self, now: Instant) {
+        if !self.running() {
+            return;
+        }
+        let ready = std::mem::take(&mut self.watcher_ready);
+        let Some(w) = self.hooks.watcher.as_deref_mut() else {
+            return;
+        };
+        if (ready || w.next_check().is_some_and(|t| now >= t)) && w.check(now).is_err() {
             // No grace: while the command goes on, another machine may already be writing
             // beside it, and a TERM handler would only write more.
-            stopped = Some(StopReason::LockLost);
-            tree::signal_tree(pgid, Signal::SIGKILL);
-            kill_at = Some(now);
-            killed = true;
+            self.stopped = Some(StopReason::LockLost);
+            tree::freeze_and_kill(self.pgid, self.cgroup.as_ref());
+            self.kill_at = Some(now);
+            self.killed = true;
         }
-        if let Some(at) = kill_at
-            && now >= at
-            && !killed
-        {
-            tree::signal_tree(pgid, Signal::SIGKILL);
-            killed = true;
-        }
+    }
 
+    /// When the loop must look again even if nothing happens.
+    fn next_wake(&self, now: Instant) -> PollTimeout {
         let mut wake: Vec<Instant> = Vec::new();
-        if exit.is_none() && stopped.is_none() && interrupted.is_none() {
-            wake.extend(spec.limit.map(|(l, _)| l));
-            wake.extend(stall.as_ref().map(|s| s.next_sample));
-            wake.extend(watcher.as_deref().and_then(|w| w.next_check()));
+        if self.running() {
+            wake.extend(self.limit.map(|(l, _)| l));
+            wake.extend(self.stall.as_ref().map(|s| s.next_sample));
+            wake.extend(self.hooks.watcher.as_deref().and_then(|w| w.next_check()));
+            if self.hooks.record.is_some() {
+                wake.push(self.next_record);
+            }
         }
-        if !killed {
-            wake.extend(kill_at);
+        if !self.killed {
+            wake.extend(self.kill_at);
         }
-        wake.extend(exit.map(|(_, at)| at + DRAIN_AFTER_EXIT));
-        let timeout = wake
-            .iter()
+        wake.extend(self.exit.map(|(_, at)| at + DRAIN_AFTER_EXIT));
+        wake.iter()
             .min()
-            .map_or(PollTimeout::NONE, |w| timeout_until(now, *w));
+            .map_or(PollTimeout::NONE, |w| timeout_until(now, *w))
+    }
 
-        let mut fds = vec![PollFd::new(signals.fd(), PollFlags::POLLIN)];
-        let watch_fd = (exit.is_none() && stopped.is_none() && interrupted.is_none())
-            .then(|| watcher.as_deref().and_then(|w| w.fd()))
+    /// Sleeps in `poll` until a signal, output, a writable sink, input for the command, the
+    /// watcher's descriptor or the next wake time; then moves what is ready.
+    fn wait(&mut self) {
+        let timeout = self.next_wake(Instant::now());
+        let mut fds = vec![PollFd::new(self.signals.fd(), PollFlags::POLLIN)];
+        let watch_fd = self
+            .running()
+            .then(|| self.hooks.watcher.as_deref().and_then(|w| w.fd()))
             .flatten();
-        if let Some(fd) = watch_fd {
-            fds.push(PollFd::new(fd, PollFlags::POLLIN));
-        }
+        let has_watch_fd = watch_fd.is_some();
+        fds.extend(watch_fd.map(|fd| PollFd::new(fd, PollFlags::POLLIN)));
+        let feed_at = fds.len();
+        let feed_fd = match (&self.feed, self.hooks.stdin.as_deref()) {
+            (Some(f), Some(r)) => f.wants(r),
+            _ => None,
+        };
+        let has_feed_fd = feed_fd.is_some();
+        fds.extend(feed_fd.map(|(fd, flags)| PollFd::new(fd, flags)));
         let first_stream = fds.len();
         let mut watched = Vec::new();
-        for (i, s) in streams.iter().enumerate() {
+        for (i, s) in self.streams.iter().enumerate() {
             if s.wants_read()
                 && let Some(fd) = &s.source
             {
@@ -1018,111 +1163,164 @@ pub fn run_watched(
             Ok(_) | Err(nix::errno::Errno::EINTR) => {}
             Err(_) => std::thread::sleep(Duration::from_millis(10)),
         }
-        watcher_ready = first_stream > 1 && fds[1].any().unwrap_or(false);
-        let signalled = fds[0].any().unwrap_or(false);
+        let any = |fd: &PollFd| fd.any().unwrap_or(false);
+        self.watcher_ready = has_watch_fd && any(&fds[1]);
+        let feed_ready = has_feed_fd && any(&fds[feed_at]);
+        if any(&fds[0]) {
+            self.signals.drain();
+        }
         let ready: Vec<usize> = watched
             .iter()
             .zip(&fds[first_stream..])
-            .filter(|(_, fd)| fd.any().unwrap_or(false))
+            .filter(|(_, fd)| any(fd))
             .map(|(i, _)| *i)
             .collect();
         drop(fds);
-        check_children |= ready.is_empty();
-        for i in ready {
-            let s = &mut streams[i];
+        self.check_children |= ready.is_empty() && !feed_ready;
+        self.move_output(&ready);
+        if let (Some(f), Some(r)) = (self.feed.as_mut(), self.hooks.stdin.as_deref_mut()) {
+            f.step(r, feed_ready);
+        }
+    }
+
+    fn move_output(&mut self, ready: &[usize]) {
+        for &i in ready {
+            let s = &mut self.streams[i];
             if s.wants_write() {
                 s.write();
             } else if s.read() > 0
-                && let Some(w) = stall.as_mut()
+                && let Some(w) = self.stall.as_mut()
             {
                 w.last_output = Instant::now();
             }
         }
+    }
 
-        if signalled {
-            signals.drain();
-        }
+    /// Acts on the signals that arrived: a child ended, the window changed, or steady was
+    /// told to stop.
+    fn on_signals(&mut self) {
         for arrived in sys::take_signals() {
             match arrived.signal {
-                Signal::SIGCHLD => check_children = true,
-                Signal::SIGWINCH => {
-                    let mut changed = false;
-                    for p in &mut ptys {
-                        changed |= p.sync_size();
-                    }
-                    // The pty is nobody's controlling terminal, so the kernel does not tell
-                    // the command; and in steady's group it may have read the size before
-                    // steady updated it.
-                    if changed && exit.is_none() {
-                        match pgid {
-                            Some(pg) => sys::kill_group(pg, Signal::SIGWINCH),
-                            None => {
-                                for p in tree::descendants() {
-                                    sys::kill(p, Signal::SIGWINCH);
-                                }
-                            }
-                        }
-                    }
-                }
-                sig if sys::STOP_SIGNALS.contains(&sig) => {
-                    let again = interrupted.is_some();
-                    interrupted = Some(arrived);
-                    if exit.is_none() {
-                        match pgid {
-                            Some(pg) => sys::kill_group(pg, sig),
-                            // In steady's group a terminal's signal already reached the
-                            // command.
-                            None if arrived.from_process => sys::kill(pid, sig),
-                            None => {}
-                        }
-                    }
-                    // A second stop signal (a second Ctrl-C, a CI runner's TERM after its
-                    // INT) means: no more grace.
-                    let now = Instant::now();
-                    if again {
-                        kill_at = Some(kill_at.map_or(now, |k| k.min(now)));
-                    } else {
-                        kill_at.get_or_insert(now + spec.kill_after);
-                    }
-                }
+                Signal::SIGCHLD => self.check_children = true,
+                Signal::SIGWINCH => self.resize(),
+                sig if sys::STOP_SIGNALS.contains(&sig) => self.stop_signal(arrived),
                 _ => {}
             }
         }
     }
-    let (status, _) = exit.expect("the loop ends only after the command exited");
-    let ending = match (interrupted, stopped, status) {
-        (Some(a), _, ended) => Ending::Interrupted {
-            signal: a.signal,
-            ended,
-        },
-        (None, Some(reason), _) => Ending::Stopped(reason),
-        (None, None, Ended::Exited(c)) => Ending::Exited(c),
-        (None, None, Ended::Signaled(s)) => Ending::Signaled(s),
-    };
-    if ending.succeeded() {
-        sys::reap(pid);
-    } else {
-        let left = tree::end_all(
-            signals,
-            &tree::Ending {
-                pgid,
-                leader: pid,
-                termed: stopped.is_some(),
-                kill_at: kill_at.unwrap_or_else(|| Instant::now() + spec.kill_after),
-            },
-        );
-        if left > 0 {
-            crate::ui::warn(&format!(
-                "{left} process(es) of the attempt would not die (uninterruptible sleep?)"
-            ));
+
+    fn resize(&mut self) {
+        let mut changed = false;
+        for p in &mut self.ptys {
+            changed |= p.sync_size();
+        }
+        // The pty is nobody's controlling terminal, so the kernel does not tell the command;
+        // and in steady's group it may have read the size before steady updated it.
+        if changed && self.exit.is_none() {
+            match self.pgid {
+                Some(pg) => sys::kill_group(pg, Signal::SIGWINCH),
+                None => {
+                    for p in tree::descendants() {
+                        sys::kill(p, Signal::SIGWINCH);
+                    }
+                }
+            }
         }
     }
-    // Whoever looks next (the back-off, a clean) must also see that steady was told to stop.
-    if let Some(a) = interrupted {
-        sys::repost(a);
+
+    fn stop_signal(&mut self, arrived: Arrived) {
+        let sig = arrived.signal;
+        let again = self.interrupted.is_some();
+        self.interrupted = Some(arrived);
+        if self.exit.is_none() {
+            match self.pgid {
+                Some(pg) => sys::kill_group(pg, sig),
+                // In steady's group a terminal's signal already reached the command.
+                None if arrived.from_process => sys::kill(self.pid, sig),
+                None => {}
+            }
+        }
+        // A second stop signal (a second Ctrl-C, a CI runner's TERM after its INT) means: no
+        // more grace.
+        let now = Instant::now();
+        if again {
+            self.kill_at = Some(self.kill_at.map_or(now, |k| k.min(now)));
+        } else {
+            self.kill_at.get_or_insert(now + self.spec.kill_after);
+        }
     }
+
+    /// How the attempt ended, from what the loop saw.
+    fn ending(&self) -> Ending {
+        let (status, _) = self
+            .exit
+            .expect("the loop ends only after the command exited");
+        match (self.interrupted, self.stopped, status) {
+            (Some(a), _, ended) => Ending::Interrupted {
+                signal: a.signal,
+                ended,
+            },
+            (None, Some(reason), _) => Ending::Stopped(reason),
+            (None, None, Ended::Exited(c)) => Ending::Exited(c),
+            (None, None, Ended::Signaled(s)) => Ending::Signaled(s),
+        }
+    }
+
+    /// Ends what is left of the tree (unless the command succeeded: its daemons stay, and
+    /// keep their output through a relay), flushes the output and returns the result.
+    fn end(mut self) -> AttemptResult {
+        let ending = self.ending();
+        if ending.succeeded() {
+            sys::reap(self.pid);
+        } else {
+            let left = tree::end_all(
+                self.signals,
+                &tree::Ending {
+                    pgid: self.pgid,
+                    cgroup: self.cgroup.as_ref(),
+                    leader: self.pid,
+                    termed: self.stopped.is_some(),
+                    kill_at: self
+                        .kill_at
+                        .unwrap_or_else(|| Instant::now() + self.spec.kill_after),
+                },
+            );
+            if left > 0 {
+                crate::ui::warn(&format!(
+                    "{left} process(es) of the attempt would not die (uninterruptible sleep?)"
+                ));
+            }
+        }
+        // Whoever looks next (the back-off, a clean) must also see that steady was told to
+        // stop.
+        if let Some(a) = self.interrupted {
+            sys::repost(a);
+        }
+        flush_all(&mut self.streams);
+        if ending.succeeded() {
+            hand_over_leftover_output(&mut self.streams);
+        }
+        say_splice(&self.streams);
+        let mut r = AttemptResult {
+            ending,
+            duration: self.started.elapsed(),
+            stdout_tail: Vec::new(),
+            stderr_tail: Vec::new(),
+        };
+        for s in self.streams {
+            match s.role {
+                Role::Stdout => r.stdout_tail = s.into_tail(),
+                Role::Stderr | Role::Both => r.stderr_tail = s.into_tail(),
+            }
+        }
+        r
+    }
+}
+
+/// Copies what is still to come (bounded) and pending to the sinks.
+fn flush_all(streams: &mut [Stream]) {
     let mut dropped = 0;
-    for s in &mut streams {
+    for s in streams {
         let mut budget = FINAL_READ_MAX;
         loop {
             dropped += s.flush();
@@ -1139,8 +1337,33 @@ pub fn run_watched(
             "dropped the last {dropped} bytes of the command's output: nothing read them"
         ));
     }
-    // Said only now: a line in the middle would land inside the command's own stderr.
-    for s in &streams {
+}
+
+/// A forwarded stream still open after a successful command has a writer left: a daemon it
+/// started. Its reading end goes to a relay that outlives steady (see `relay`).
+fn hand_over_leftover_output(streams: &mut [Stream]) {
+    for s in streams {
+        let fd = match s.role {
+            Role::Stdout => 1,
+            Role::Stderr | Role::Both => 2,
+        };
+        if s.sink.is_none() || s.backlog() > 0 {
+            continue;
+        }
+        let Some(source) = s.source.take() else {
+            continue;
+        };
+        if let Err(e) = relay::hand_over(source, fd) {
+            crate::ui::detail(&format!(
+                "cannot pass on the output of the command's leftover processes ({e}); their next write fails"
+            ));
+        }
+    }
+}
+
+/// Said only at the end: a line in the middle would land inside the command's own stderr.
+fn say_splice(streams: &[Stream]) {
+    for s in streams {
         let name = match s.role {
             Role::Stdout => "stdout",
             Role::Stderr | Role::Both => "stderr",
@@ -1157,18 +1380,21 @@ pub fn run_watched(
             ));
         }
     }
-    result(ending, streams)
 }
 
-fn spawn_error(e: &io::Error) -> Ending {
-    match (e.kind(), e.raw_os_error()) {
-        (io::ErrorKind::NotFound, _) => Ending::NotFound,
-        (io::ErrorKind::PermissionDenied, _) => Ending::NotExecutable(e.to_string()),
-        (_, Some(libc::ENOEXEC | libc::EISDIR | libc::ENOTDIR)) => {
-            Ending::NotExecutable(e.to_string())
+impl Ending {
+    /// Why a command could not be started, from the error of its `exec` (in steady's child, or
+    /// in steady itself on the pass-through path): one mapping for both.
+    pub fn from_spawn_error(e: &io::Error) -> Ending {
+        match (e.kind(), e.raw_os_error()) {
+            (io::ErrorKind::NotFound, _) => Ending::NotFound,
+            (io::ErrorKind::PermissionDenied, _) => Ending::NotExecutable(e.to_string()),
+            (_, Some(libc::ENOEXEC | libc::EISDIR | libc::ENOTDIR)) => {
+                Ending::NotExecutable(e.to_string())
+            }
+            (_, Some(libc::EAGAIN)) => Ending::NoProcesses,
+            _ => Ending::SpawnFailed(e.to_string()),
         }
-        (_, Some(libc::EAGAIN)) => Ending::NoProcesses,
-        _ => Ending::SpawnFailed(e.to_string()),
     }
 }
 
@@ -1178,7 +1404,8 @@ pub fn run_helper(argv: &[OsString], timeout: Duration, signals: &SignalPipe) ->
     let spec = AttemptSpec {
         argv,
         env: &[],
-        limit: Some((Instant::now() + timeout, StopReason::Timeout)),
+        timeout: Some(timeout),
+        deadline: None,
         stall: None,
         kill_after: Duration::from_secs(2),
         stdout: Output::Capture,

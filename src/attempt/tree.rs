@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
 
+use super::cgroup::Cgroup;
 use crate::sys::{self, SignalPipe};
 
 /// One process as `/proc/<pid>/stat` shows it.
@@ -21,6 +22,9 @@ struct Proc {
     /// time is not lost when it ends.
     reaped_ticks: u64,
     threads: u32,
+    /// When it started, in clock ticks after boot: with the pid, names one process for good
+    /// (a pid can be reused; a pid and its start time cannot).
+    pub start: u64,
 }
 
 impl Proc {
@@ -36,7 +40,8 @@ fn read_proc(pid: i32) -> Option<Proc> {
     let fields: Vec<&str> = rest.split_whitespace().collect();
     let state = fields.first()?.chars().next()?;
     let ppid = fields.get(1)?.parse().ok()?;
-    // Fields 14-17 (CPU times) and 20 (threads) of proc(5); `rest` starts at field 3.
+    // Fields 14-17 (CPU times), 20 (threads) and 22 (start time) of proc(5); `rest` starts
+    // at field 3.
     let tick = |i: usize| {
         fields
             .get(i)
@@ -50,6 +55,7 @@ fn read_proc(pid: i32) -> Option<Proc> {
         own_ticks: tick(11) + tick(12),
         reaped_ticks: tick(13) + tick(14),
         threads: tick(17).clamp(1, u32::MAX as u64) as u32,
+        start: tick(19),
     })
 }
 
@@ -203,10 +209,70 @@ pub fn signal_tree(pgid: Option<i32>, sig: Signal) {
     }
 }
 
+/// Live descendants as `(pid, start time)`: what identifies them for good, for the record a
+/// later steady reads if this one is killed with SIGKILL.
+pub fn snapshot() -> Vec<(i32, u64)> {
+    scan()
+        .into_iter()
+        .filter(|p| !is_dead(p.state))
+        .map(|p| (p.pid, p.start))
+        .collect()
+}
+
+/// The start time of `pid` (clock ticks after boot), if it exists.
+pub fn start_time(pid: i32) -> Option<u64> {
+    read_proc(pid).map(|p| p.start)
+}
+
+/// Stopped by a signal or a tracer: it runs no more code, so it cannot fork.
+fn is_frozen(state: char) -> bool {
+    state == 'T' || state == 't'
+}
+
+/// Rounds of freezing before steady gives up waiting for every process to stop (one in
+/// uninterruptible sleep stops only when it wakes) and kills what it has.
+const FREEZE_ROUNDS: usize = 200;
+
+/// Kills every descendant, also of a tree that keeps forking while it is killed: one round of
+/// KILL to the processes a scan found misses those forked between the scan and the kill. So
+/// the tree is frozen first: SIGSTOP to every process found, then scan again and stop any
+/// still running (a child forked before its parent stopped), until a scan finds every one
+/// stopped. A stopped process cannot fork, so then the tree is complete, and one KILL to each
+/// (KILL ends stopped processes too) ends it. The caller still scans afterwards: what does
+/// not die (uninterruptible sleep) is counted there. With a `cgroup`, its `cgroup.kill` comes
+/// first: it ends every process inside at once, and the freeze finds only what left it.
+pub fn freeze_and_kill(pgid: Option<i32>, cgroup: Option<&Cgroup>) {
+    if let Some(cg) = cgroup {
+        cg.kill();
+    }
+    for _ in 0..FREEZE_ROUNDS {
+        if let Some(pg) = pgid {
+            sys::kill_group(pg, Signal::SIGSTOP);
+        }
+        let running: Vec<i32> = scan()
+            .into_iter()
+            .filter(|p| !is_dead(p.state) && !is_frozen(p.state))
+            .map(|p| p.pid)
+            .collect();
+        if running.is_empty() {
+            break;
+        }
+        for pid in running {
+            sys::kill(pid, Signal::SIGSTOP);
+        }
+        // Let the stops land before looking again (a signal is acted on when its target
+        // next runs); short, as a forker keeps forking until then.
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    signal_tree(pgid, Signal::SIGKILL);
+}
+
 /// How the rest of an attempt's tree is ended.
-pub struct Ending {
+pub struct Ending<'c> {
     /// The command's own process group, if it has one.
     pub pgid: Option<i32>,
+    /// The attempt's own cgroup, if it has one.
+    pub cgroup: Option<&'c Cgroup>,
     /// The command's leader: still unreaped, so `pgid` cannot have been reused; reaped last.
     pub leader: i32,
     /// TERM was already sent (by the watchdog or a forwarded signal).
@@ -215,8 +281,8 @@ pub struct Ending {
     pub kill_at: Instant,
 }
 
-/// Ends every descendant: TERM (unless already sent), then KILL at `kill_at`, reaping them all,
-/// and reaps the leader last. Returns when none is left, or after a bounded wait for processes
+/// Ends every descendant: TERM (unless already sent), then at `kill_at` freezes and kills
+/// the tree (again each round while any is left), reaping them all, and reaps the leader last. Returns when none is left, or after a bounded wait for processes
 /// the kernel will not let go of (uninterruptible sleep), naming how many remain.
 pub fn end_all(signals: &SignalPipe, how: &Ending) -> usize {
     if !how.termed {
@@ -236,8 +302,10 @@ pub fn end_all(signals: &SignalPipe, how: &Ending) -> usize {
         }
         // A stop signal during the grace (a second Ctrl-C, the CI runner's TERM after its
         // INT) means: do not wait any longer.
-        if (now >= how.kill_at || sys::is_pending(&sys::STOP_SIGNALS)) && !killed {
-            signal_tree(how.pgid, Signal::SIGKILL);
+        // Again in every round after the first: whatever is still there (a process forked
+        // by one that had not yet died) is frozen and killed too.
+        if now >= how.kill_at || sys::is_pending(&sys::STOP_SIGNALS) || killed {
+            freeze_and_kill(how.pgid, how.cgroup);
             killed = true;
         }
         let wait = if killed {

@@ -58,7 +58,19 @@ pub const APT: Installer = Installer {
             sig(Failure::Corruption, "File has unexpected size"),
             sig(Failure::Corruption, "Clearsigned file isn't valid"),
             sig(Failure::Corruption, "could not be parsed or opened"),
+            // "E: dpkg was interrupted, you must manually run 'sudo dpkg --configure -a' to
+            // correct the problem." (openhab/openhabian#952, termux/termux-packages#6151): the
+            // package state is damaged, and apt names the repair, which steady runs instead of
+            // `apt-get clean` (that would not help) before the retry.
+            sig(Failure::Corruption, "dpkg was interrupted").repair(&["dpkg", "--configure", "-a"]),
+            // apt's own check before downloading: "E: You don't have enough free space in
+            // /var/cache/apt/archives/." (AbdBarho/stable-diffusion-webui-docker#666,
+            // MichaIng/DietPi#5427).
+            sig(Failure::DiskFull, "You don't have enough free space in").decisive(),
             sig(Failure::Network, "Temporary failure resolving"),
+            // "E: Failed to fetch http://azure.archive.ubuntu.com/…  Unable to connect to
+            // azure.archive.ubuntu.com:http: [IP: 52.252.75.106 80]" (actions/runner-images#7603).
+            sig(Failure::Network, "Unable to connect to"),
             sig(Failure::Network, "Could not connect to"),
             sig(Failure::Network, "Connection timed out"),
             sig(Failure::Network, "Connection failed"),
@@ -73,7 +85,6 @@ pub const APT: Installer = Installer {
             sig(Failure::Deterministic, "has no installation candidate"),
             sig(Failure::Deterministic, "you have held broken packages"),
             sig(Failure::Deterministic, "Invalid operation"),
-            sig(Failure::Deterministic, "dpkg was interrupted"),
             sig(Failure::Deterministic, "are you root?"),
         ],
         ..BASE.recovery

@@ -59,6 +59,12 @@ pub const BUN: Installer = Installer {
         signatures: &[
             sig(Failure::Corruption, "Integrity check failed for tarball"),
             sig(Failure::Corruption, "Failed to extract tarball"),
+            // "error: moving \"https://…/npm-package-wrangler-7098\" to cache dir failed" /
+            // "ENOTEMPTY: Directory not empty": a leftover cache entry (oven-sh/bun#14928).
+            sig(Failure::Corruption, "to cache dir failed"),
+            // "error: Fail extracting tarball for \"effect\"": before oven-sh/bun#40063 a tarball
+            // body cut short surfaced as this extraction failure; a retry downloads it again.
+            sig(Failure::Network, "Fail extracting tarball for"),
             sig(Failure::Network, "ConnectionRefused"),
             sig(Failure::Network, "ConnectionClosed"),
             sig(Failure::Network, "TarballFailedToDownload"),
@@ -66,7 +72,10 @@ pub const BUN: Installer = Installer {
             sig(Failure::Network, "Timeout"),
             sig(Failure::Deterministic, "404"),
             sig(Failure::Deterministic, "No version matching"),
-            sig(Failure::Deterministic, "failed to resolve"),
+            // "error: @headlessui/react@^1.7.17 failed to resolve" follows whatever stopped the
+            // resolution (a refused connection, oven-sh/bun#7647; a cache move,
+            // oven-sh/bun#14928): a wrapper, the cause above it decides.
+            sig(Failure::Deterministic, "failed to resolve").wrapper(),
         ],
         ..BASE.recovery
     },

@@ -45,6 +45,12 @@ pub const BUNDLER: Installer = Installer {
             sig(Failure::Network, "Could not reach host"),
             sig(Failure::Network, "Unable to download data from"),
             sig(Failure::Network, "Errno::ECONNREFUSED"),
+            // "Gem::RemoteFetcher::FetchError: Errno::ETIMEDOUT: Operation timed out
+            // (https://rubygems.org/gems/net-ssh-2.6.6.gem)" (rubygems/bundler#2421).
+            sig(Failure::Network, "Gem::RemoteFetcher::FetchError"),
+            sig(Failure::Network, "Errno::ETIMEDOUT"),
+            // "Net::OpenTimeout: execution expired" (ruby/rubygems#4561).
+            sig(Failure::Network, "Net::OpenTimeout"),
             sig(Failure::Network, "Network error while fetching"),
             sig(Failure::Deterministic, "Could not find gem"),
             sig(Failure::Deterministic, "Could not locate Gemfile"),

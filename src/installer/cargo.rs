@@ -62,7 +62,10 @@ pub const CARGO: Installer = Installer {
     },
     recovery: Recovery {
         signatures: &[
-            sig(Failure::Corruption, "failed to unpack package"),
+            // Old cargo capitalised it: "Failed to unpack package `rustc-serialize v0.3.8`"
+            // (rust-lang-deprecated/rustc-serialize#89); now "failed to unpack package
+            // `unicase v1.0.1`" (servo/servo#10051).
+            sig(Failure::Corruption, "failed to unpack package").any_case(),
             sig(Failure::Corruption, "failed to iterate over archive"),
             sig(Failure::Corruption, "failed to verify the checksum of"),
             sig(Failure::Network, "spurious network error"),
@@ -73,6 +76,16 @@ pub const CARGO: Installer = Installer {
             sig(Failure::Network, "[6] Could not resolve"),
             sig(Failure::Network, "[6] Couldn't resolve"),
             sig(Failure::Resource, "failed to spawn thread"),
+            // "process didn't exit successfully: `rustc --crate-name lumen …` (signal: 9,
+            // SIGKILL: kill)": cargo did not send it, the kernel's OOM killer did
+            // (naim94a/lumen#28, hyperium/http#341, bbqsrc/cargo-ndk#129). Outranks the
+            // "could not compile" wrapper above it.
+            sig(Failure::Resource, "(signal: 9, SIGKILL: kill)"),
+            // "Blocking waiting for file lock on package cache": cargo waits on its own lock
+            // (rust-lang/cargo#9742, rust-lang/cargo#2566, cargo-bins/cargo-binstall#694). A
+            // wrapper: it is an earlier line of many failures (rust-lang/crates.io#1778); as the
+            // last line of a stalled cargo it makes the stall a lock wait (`classify`).
+            sig(Failure::InstallerLock, "Blocking waiting for file lock").wrapper(),
             sig(Failure::Resource, "failed to acquire jobserver token"),
             sig(Failure::Deterministic, "no matching package named"),
             sig(Failure::Deterministic, "not found in registry"),
@@ -82,7 +95,11 @@ pub const CARGO: Installer = Installer {
             ),
             sig(Failure::Deterministic, "could not find `Cargo.toml`"),
             sig(Failure::Deterministic, "failed to parse manifest"),
-            sig(Failure::Deterministic, "could not compile"),
+            // "error: could not compile `lumen`" (old cargo: "Could not compile `http`.") says
+            // only that rustc failed: a wrapper, the cause below it decides.
+            sig(Failure::Deterministic, "could not compile")
+                .any_case()
+                .wrapper(),
             sig(Failure::Deterministic, "no such command"),
             sig(Failure::Deterministic, "unexpected argument"),
         ],

@@ -63,6 +63,13 @@ pub const COMPOSER: Installer = Installer {
             ),
             sig(Failure::Corruption, "is not a valid zip archive"),
             sig(Failure::Corruption, "Failed to extract"),
+            // PHP's "Fatal error: Allowed memory size of 1610612736 bytes exhausted (tried to
+            // allocate 4096 bytes)" in the solver (dicarlosystems/manufacturer#2,
+            // contentacms/contenta_jsonapi#163): retry with a higher COMPOSER_MEMORY_LIMIT.
+            sig(
+                Failure::Resource,
+                "Allowed memory size of … bytes exhausted",
+            ),
             sig(Failure::Network, "curl error"),
             sig(Failure::Network, "could not be downloaded"),
             sig(Failure::Network, "Connection refused"),
@@ -96,6 +103,19 @@ mod tests {
             ("composer install", "composer", Writes),
             ("composer -d sub require a/b", "composer", Writes),
             ("composer show", "composer", ReadOnly),
+            // getcomposer.org's own spelling (tests/fixtures/field/composer/
+            // not-valid-zip-archive-19.txt).
+            ("php composer.phar install", "composer", Writes),
+            (
+                "php8.2 -d memory_limit=-1 composer.phar update",
+                "composer",
+                Writes,
+            ),
+            ("php artisan migrate", "", ReadOnly),
         ]);
+        assert_eq!(
+            crate::installer::identify::identified("php -n composer.phar install"),
+            Some(("composer", Writes, 3))
+        );
     }
 }

@@ -14,19 +14,70 @@ use super::row::{
 use super::signature::{Signature, sig};
 use crate::failure::Failure;
 
+/// conda's signatures, shared by mamba and micromamba, which print conda's exceptions (mamba
+/// 1 runs conda's Python code) and libmamba's own lines.
 const CONDA_SIGNATURES: &[Signature] = &[
     sig(Failure::Corruption, "appears to be corrupted"),
+    // conda 4.6's name of ChecksumMismatchError: "MD5MismatchError: Conda detected a mismatch
+    // between the expected content and downloaded content" (conda/conda#8721).
+    sig(Failure::Corruption, "MD5MismatchError"),
+    // "InvalidArchiveError("Error with archive …pkgs\networkx-2.8.4-….conda.  You probably
+    // need to delete and re-download or re-create this file." (oobabooga/textgen#1356).
+    sig(Failure::Corruption, "InvalidArchiveError"),
+    // libmamba: "ERROR   Error when extracting package: …/pkgs/libiconv-1.16-h5Extraction
+    // error" (mamba-org/mamba#779).
+    sig(Failure::Corruption, "Error when extracting package"),
     sig(Failure::Corruption, "ChecksumMismatchError"),
     sig(Failure::Corruption, "CondaVerificationError"),
     sig(Failure::Network, "CondaHTTPError"),
     sig(Failure::Network, "CONNECTION FAILED"),
     sig(Failure::Network, "Connection refused"),
     sig(Failure::Network, "Could not resolve host"),
+    // urllib3 under conda: "('Connection broken: IncompleteRead(92494145 bytes read, 474220137
+    // more expected)', …)" (CSU-KangHu/HiTE#17).
+    sig(Failure::Network, "IncompleteRead("),
+    // libmamba's curl errors: "Download error (28) Timeout was reached [https://…]"
+    // (mamba-org/mamba#3454, txie-93/cdvae#2) and "Download error (56) Failure when receiving
+    // data from the peer" (dptech-corp/Uni-Dock2#1).
+    sig(Failure::Network, "Download error (28)"),
+    sig(Failure::Network, "Download error (56)"),
+    // curl's low-speed limit: "Operation too slow. Less than 30 bytes/sec transferred the last
+    // 60 seconds" (mamba-org/mamba#2639).
+    sig(Failure::Network, "Operation too slow. Less than"),
+    // "Multi-download failed. Reason: Transfer finalized, status: 403 [https://binstar-cio-
+    // packages-prod.s3.amazonaws.com/…]": a signed S3 URL that expired during a slow
+    // download, fine on the next try (KoboldAI/KoboldAI-Client#142). Only 403: a 404 there is
+    // a missing package.
+    sig(Failure::Network, "Transfer finalized, status: 403"),
+    // "error    libmamba Could not set lock (Resource temporarily unavailable)" / "Cannot lock
+    // '…/.mamba/proc'": another micromamba holds the fcntl lock (mamba-org/mamba#1993,
+    // mamba-org/mamba#3202); installer's own, so it outranks the shared EAGAIN text.
+    sig(
+        Failure::InstallerLock,
+        "Could not set lock (Resource temporarily unavailable)",
+    ),
+    // "error Could not set lock (Input/output error)": the filesystem of the package cache
+    // cannot lock (a cluster filesystem, mamba-org/mamba#1515): move the cache, do not retry.
+    sig(
+        Failure::LockUnsupported,
+        "Could not set lock (Input/output error)",
+    ),
     sig(Failure::InstallerLock, "LockError"),
     sig(Failure::Deterministic, "PackagesNotFoundError"),
     sig(Failure::Deterministic, "UnsatisfiableError"),
     sig(Failure::Deterministic, "could not be found"),
     sig(Failure::Deterministic, "nothing provides"),
+    // "ClobberError: This transaction has incompatible packages due to a shared path." and
+    // "ClobberError: The package '…' cannot be installed due to a path collision": two
+    // packages ship one file, the same on every retry (conda/conda#7967,
+    // bxlab/metaWRAP#42).
+    sig(Failure::Deterministic, "ClobberError"),
+    // micromamba 2's solver: "error    libmamba Could not solve for environment specs"
+    // (mamba-org/mamba#3888, geocompx/docker#29).
+    sig(
+        Failure::Deterministic,
+        "Could not solve for environment specs",
+    ),
 ];
 
 const CONDA_WRITES: &[&[&str]] = &[

@@ -42,6 +42,9 @@ pub const GEM: Installer = Installer {
             sig(Failure::Corruption, "TarInvalidError"),
             sig(Failure::Corruption, "Gem::Package::FormatError"),
             sig(Failure::Corruption, "not in gzip format"),
+            // Old rubygems: "invalid gem format for /Users/parker/.rvm/gems/ruby-1.9.2-p0/cache/
+            // cucumber-rails-0.3.2.gem" (rubygems/bundler#672).
+            sig(Failure::Corruption, "invalid gem format for"),
             sig(Failure::Network, "Unable to download data from"),
             sig(Failure::Network, "Errno::ECONNREFUSED"),
             sig(Failure::Network, "Errno::ECONNRESET"),

@@ -55,6 +55,19 @@ pub const GO: Installer = Installer {
             sig(Failure::Corruption, "SECURITY ERROR"),
             sig(Failure::Corruption, "not a valid zip file"),
             sig(Failure::Corruption, "zip: "),
+            // "verifying github.com/libp2p/go-libp2p-secio@v0.0.1: unexpected ziphash: \"\"": an
+            // empty .ziphash in the module cache (filecoin-project/venus#2566).
+            sig(Failure::Corruption, "unexpected ziphash"),
+            // "runtime: failed to create new OS thread (have 18 already; errno=11)" / "fatal
+            // error: newosproc": a process limit (golang/go#15476, certbot/certbot#712,
+            // melpon/wandbox#306).
+            sig(Failure::Resource, "failed to create new OS thread"),
+            sig(Failure::Resource, "fatal error: newosproc"),
+            // "fatal error: runtime: out of memory" (muesli/beehive#175).
+            sig(Failure::Resource, "fatal error: runtime: out of memory"),
+            // "…/pkg/tool/linux_amd64/compile: signal: killed": the compiler was OOM-killed
+            // (gravitational/teleport#387).
+            sig(Failure::Resource, "/pkg/tool/…/compile: signal: killed"),
             sig(Failure::Network, "dial tcp"),
             sig(Failure::Network, "i/o timeout"),
             sig(Failure::Network, "TLS handshake timeout"),

@@ -190,6 +190,15 @@ pub fn identify(argv: &[OsString], forced: Option<&'static Installer>) -> Option
                 .find(|i| i.modules.contains(&module))
         })?;
         (inst, module_at + 1, false)
+    } else if let Some(script_at) = php_script_index(cmd) {
+        let script = basename(&cmd[script_at]);
+        let inst = forced.or_else(|| {
+            INSTALLERS
+                .iter()
+                .copied()
+                .find(|i| i.program_matches(script))
+        })?;
+        (inst, script_at + 1, false)
     } else if let Some(inst) = INSTALLERS
         .iter()
         .copied()
@@ -238,6 +247,29 @@ fn python_module_index(argv: &[OsString]) -> Option<usize> {
         }
     }
     None
+}
+
+/// For `php[X.Y] [-flags] SCRIPT ...` where SCRIPT is an installer's program (`php
+/// composer.phar install`, as composer's documentation spells it), the index of SCRIPT.
+fn php_script_index(argv: &[OsString]) -> Option<usize> {
+    let php = basename(&argv[0]).strip_prefix("php")?;
+    if !php.chars().all(|c| c.is_ascii_digit() || c == '.') {
+        return None;
+    }
+    let mut i = 1;
+    while let Some(word) = argv.get(i).and_then(|w| w.to_str()) {
+        match word {
+            // php's options that take a separate value (`-d memory_limit=-1`, `-c php.ini`).
+            "-d" | "-c" | "-z" => i += 2,
+            w if w.starts_with('-') => i += 1,
+            _ => break,
+        }
+    }
+    let script = basename(argv.get(i)?);
+    INSTALLERS
+        .iter()
+        .any(|r| r.program_matches(script))
+        .then_some(i)
 }
 
 /// `Writes` when the subcommand words start with one of the row's `writes` paths, when the

@@ -108,10 +108,22 @@ pub const NPM: Installer = Installer {
             sig(Failure::Corruption, "integrity checksum failed"),
             sig(Failure::Corruption, "Unexpected end of JSON input"),
             sig(Failure::Corruption, "_cacache/tmp"),
+            // "ENOTEMPTY: directory not empty, rename '…/node_modules/chai' -> '…/node_modules/
+            // .chai-ioYsTChA'": the leftover of an interrupted install (dappuniversity/millow#14,
+            // earendil-works/pi#3628, npm/npm#10217).
+            sig(
+                Failure::Corruption,
+                "ENOTEMPTY: directory not empty, rename '…node_modules",
+            ),
             sig(
                 Failure::Corruption,
                 "Your cache folder contains root-owned files",
             ),
+            // npx's install lock (libnpmexec with-lock.js) lost while held: "npm error code
+            // ECOMPROMISED" / "npm error Lock compromised"; a retry works (npm/cli#8710,
+            // actions/runner-images#13238, MCPJam/inspector#1318).
+            sig(Failure::InstallerLock, "code ECOMPROMISED"),
+            sig(Failure::InstallerLock, "Lock compromised"),
             sig(Failure::Network, "ECONNREFUSED"),
             sig(Failure::Network, "ECONNRESET"),
             sig(Failure::Network, "ETIMEDOUT"),

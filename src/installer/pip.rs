@@ -77,7 +77,13 @@ pub const PIP: Installer = Installer {
             sig(Failure::Corruption, "has an invalid wheel"),
             sig(Failure::Corruption, "BadZipFile"),
             sig(Failure::Corruption, "File is not a zip file"),
+            // "Failed to read /tmp/x/sample-1.0-py3-none-any.whl: Bad CRC-32 for file
+            // 'sample/__init__.py'" (pip >= 26, pypa/pip#14260).
+            sig(Failure::Corruption, "Bad CRC-32 for file"),
             sig(Failure::Network, "Retrying (Retry("),
+            // urllib3's "IncompleteRead(10 bytes read, 39252 more expected)": a body cut short
+            // (pypa/pip#11153, pypa/pip#14079).
+            sig(Failure::Network, "IncompleteRead("),
             sig(Failure::Network, "connection broken by"),
             sig(Failure::Network, "error: connection-failed"),
             sig(Failure::Network, "error: connection-timeout"),

@@ -67,6 +67,9 @@ pub const PIPX: Installer = Installer {
                 "Could not find a version that satisfies",
             ),
             sig(Failure::Deterministic, "No apps associated with package"),
+            // "pip failed to build package:\n    Pillow": a build that fails the same way
+            // each time (pypa/pipx#625). A wrapper: pip's own cause, printed below it, decides.
+            sig(Failure::Deterministic, "pip failed to build package:").wrapper(),
             sig(Failure::Deterministic, "is not installed"),
         ],
         naming: Naming::Python,

@@ -95,7 +95,29 @@ pub const PNPM: Installer = Installer {
             sig(Failure::Corruption, "ERR_PNPM_TARBALL_INCOMPLETE_TAR"),
             sig(Failure::Corruption, "ERR_PNPM_TARBALL_STORE"),
             sig(Failure::Corruption, "-index.json"),
+            // The v10 store layout: "Error: ENOENT: no such file or directory, open
+            // '/vercel/path0/.pnpm-store/v10/index/c2/973e…-eslint-visitor-keys@3.4.3.json'"
+            // (pnpm/pnpm#9792).
+            sig(
+                Failure::Corruption,
+                "ENOENT: no such file or directory, open '…/index/….json'",
+            ),
+            // "pnpm: ENOENT: no such file or directory, copyfile" from the store's `files/`
+            // into node_modules: a store file is gone (pnpm/pnpm#4919). The paths follow on
+            // the next lines.
+            sig(
+                Failure::Corruption,
+                "ENOENT: no such file or directory, copyfile",
+            ),
+            // ssri's "sha1-… integrity checksum failed when using sha1: wanted … but got …"
+            // (old pnpm, pnpm/pnpm#1230).
+            sig(Failure::Corruption, "integrity checksum failed when using"),
             sig(Failure::Network, "ERR_PNPM_META_FETCH_FAIL"),
+            // "WARN  GET https://registry.npmjs.org/@babel%2Fcore error (ERR_SOCKET_TIMEOUT).
+            // Will retry in 10 seconds." (pnpm/pnpm#6434).
+            sig(Failure::Network, "ERR_SOCKET_TIMEOUT"),
+            // "error (ERR_PNPM_FETCH_408). Will retry in 10 seconds." (pnpm/pnpm#3387).
+            sig(Failure::Network, "ERR_PNPM_FETCH_408"),
             sig(Failure::Network, "ECONNREFUSED"),
             sig(Failure::Network, "ECONNRESET"),
             sig(Failure::Network, "ETIMEDOUT"),

@@ -53,15 +53,27 @@ pub const POETRY: Installer = Installer {
     recovery: Recovery {
         signatures: &[
             sig(Failure::Corruption, "not found in known hashes"),
+            // pip run by poetry's old installer on a cached wheel: "ERROR: THESE PACKAGES DO
+            // NOT MATCH THE HASHES FROM THE REQUIREMENTS FILE." (python-poetry/poetry#7347).
+            sig(Failure::Corruption, "DO NOT MATCH THE HASHES"),
             sig(Failure::Corruption, "BadZipFile"),
             sig(Failure::Corruption, "File is not a zip file"),
             sig(Failure::Network, "Connection refused"),
+            // "IncompleteRead(42322026 bytes read, 155538554 more expected)"
+            // (python-poetry/poetry#9592).
+            sig(Failure::Network, "IncompleteRead("),
+            // "[ChunkedEncodingError]" over a connection reset (python-poetry/poetry#913).
+            sig(Failure::Network, "ChunkedEncodingError"),
             sig(Failure::Network, "Max retries exceeded"),
             sig(Failure::Network, "ConnectionError"),
             sig(Failure::Network, "Read timed out"),
             sig(Failure::Network, "Temporary failure in name resolution"),
             sig(Failure::Network, "All attempts to connect to"),
             sig(Failure::Deterministic, "version solving failed"),
+            // "Retrieved digest for link SE-8.4.282.tar.gz(sha256:…) not in poetry.lock
+            // metadata": the lock file disagrees with poetry, every time
+            // (python-poetry/poetry#4538).
+            sig(Failure::Deterministic, "not in poetry.lock metadata"),
             sig(
                 Failure::Deterministic,
                 "Could not find a matching version of package",

@@ -106,7 +106,13 @@ pub const UV: Installer = Installer {
             ),
             sig(Failure::Corruption, "Bad CRC"),
             sig(Failure::Corruption, "Invalid zip file structure"),
-            sig(Failure::Corruption, "Failed to extract archive"),
+            // An outer line: "Failed to extract archive: ….whl" / "I/O operation failed during
+            // extraction" / "Failed to download distribution due to network timeout" is a
+            // timeout (astral-sh/uv#15728), so the inner cause decides.
+            sig(Failure::Corruption, "Failed to extract archive").wrapper(),
+            // "Caused by: Failed to extract source distribution / Caused by: unexpected
+            // BufError": a damaged download, the retry works (astral-sh/uv#1710).
+            sig(Failure::Corruption, "unexpected BufError"),
             sig(Failure::Corruption, "/archive-v0/"),
             sig(Failure::Corruption, "Hash mismatch for"),
             sig(Failure::Network, "Request failed after"),
@@ -124,6 +130,27 @@ pub const UV: Installer = Installer {
             sig(Failure::Network, "due to network timeout"),
             sig(Failure::Network, "dns error"),
             sig(Failure::InstallerLock, "when waiting for lock on"),
+            // "The process cannot access the file because another process has locked a portion
+            // of the file. (os error 33)": another uv on the same cache (astral-sh/uv#2810).
+            sig(
+                Failure::InstallerLock,
+                "another process has locked a portion of the file",
+            ),
+            // The cache's filesystem cannot lock: "failed to lock `~/.cache/uv/.lock`: Unknown
+            // error 524 (os error 524)" (NFS, Cray DVS; NERSC/interactEM#532), "Could not
+            // acquire lock for `.local/share/uv/python` at `…/.lock`: Function not implemented
+            // (os error 38)" (flock disabled on a cluster, astral-sh/uv#9050), "failed to lock
+            // `…/git-v0/locks/…`: Bad file descriptor (os error 9)" (uv 0.10.3 on NFSv4,
+            // astral-sh/uv#18061). A local UV_CACHE_DIR fixes each; a retry none.
+            sig(Failure::LockUnsupported, "failed to lock …(os error 524)"),
+            sig(
+                Failure::LockUnsupported,
+                "lock …: Function not implemented (os error 38)",
+            ),
+            sig(
+                Failure::LockUnsupported,
+                "failed to lock …: Bad file descriptor (os error 9)",
+            ),
             sig(Failure::Resource, "ThreadPoolBuildError"),
             sig(Failure::Resource, "failed to initialize global rayon pool"),
             sig(Failure::Resource, "Failed to start compilation worker"),

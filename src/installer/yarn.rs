@@ -127,6 +127,10 @@ pub const YARN: Installer = Installer {
             sig(Failure::Corruption, "Integrity check failed for"),
             sig(Failure::Network, "trouble with your network connection"),
             sig(Failure::Network, "ESOCKETTIMEDOUT"),
+            // A 5xx from the registry, in the quoted error (so its quotes escaped) or in
+            // yarn-error.log: `error An unexpected error occurred: "https://registry.yarnpkg.com/
+            // he/-/he-1.2.0.tgz: Request failed \"503 Service Unavailable\""` (yarnpkg/yarn#7745).
+            sig(Failure::Network, "Request failed …\"5"),
             sig(Failure::Network, "ECONNREFUSED"),
             sig(Failure::Network, "ECONNRESET"),
             sig(Failure::Network, "ETIMEDOUT"),

@@ -15,6 +15,7 @@
 //! holders, for the contention line, `doctor` and `steady status`.
 
 pub mod holders;
+pub mod leftovers;
 #[cfg(feature = "postgres")]
 pub mod remote;
 
@@ -566,7 +567,7 @@ fn lock_fd(fd: &OwnedFd, path: &Path, plan: &Plan) -> Result<(), Wait> {
     let raw = fd.as_raw_fd();
     let exclusive = !plan.shared;
     loop {
-        match classify(sys::flock(raw, exclusive, false)) {
+        match classify(sys::flock(fd, exclusive, false)) {
             Flock::Locked => return Ok(()),
             Flock::Contended => break,
             Flock::Interrupted => {
@@ -622,7 +623,7 @@ fn lock_fd(fd: &OwnedFd, path: &Path, plan: &Plan) -> Result<(), Wait> {
             wake = wake.min(g);
         }
         sys::set_alarm(Some(wake.saturating_duration_since(now)));
-        match classify(sys::flock(raw, exclusive, true)) {
+        match classify(sys::flock(fd, exclusive, true)) {
             Flock::Locked => break Ok(()),
             Flock::Interrupted | Flock::Contended => {}
             other => break Err(cannot(other)),
@@ -946,7 +947,7 @@ impl HeldLock {
             Ok(fd) => fd,
             Err(_) => return,
         };
-        match sys::flock(fd.as_raw_fd(), !self.shared, false) {
+        match sys::flock(&fd, !self.shared, false) {
             Ok(()) => {
                 ui::detail(&format!(
                     "`{}` was recreated; moved the lock to it",

@@ -6,9 +6,15 @@
 
 use crate::attempt::{Ending, StopReason};
 use crate::failure::Failure;
-use crate::installer::{Installer, Naming, PackageHint, Signature, normalize, sig};
+use crate::installer::{Installer, Level, Naming, PackageHint, Signature, normalize, sig};
 
-/// errno texts every installer prints the same way (Rust's `os error N`, Python's `[Errno N]`).
+/// Texts every installer prints the same way: errno texts (Rust's `os error N`, Python's
+/// `[Errno N]`, Node's and Ruby's `ENOSPC`), and what a runtime prints when it runs out of
+/// memory (V8's heap messages, for every Node-based installer). An installer's own signatures
+/// outrank these at the same level: apt's `Could not get lock … (11: Resource temporarily
+/// unavailable)` is its lock, not a process limit. A full disk is decisive: it explains the
+/// misleading lines installers print after it (yarn's "trouble with your network connection",
+/// conda's "You probably need to delete and re-download").
 const COMMON: &[Signature] = &[
     sig(Failure::Resource, "Resource temporarily unavailable"),
     sig(Failure::Resource, "(os error 11)"),
@@ -17,10 +23,31 @@ const COMMON: &[Signature] = &[
     sig(Failure::Resource, "(os error 24)"),
     sig(Failure::Resource, "[Errno 24]"),
     sig(Failure::Resource, "Cannot allocate memory"),
-    sig(Failure::DiskFull, "No space left on device"),
-    sig(Failure::DiskFull, "(os error 28)"),
-    sig(Failure::DiskFull, "[Errno 28]"),
+    // V8's out-of-memory abort (node dies of SIGABRT after it), in its two wordings:
+    // "FATAL ERROR: Ineffective mark-compacts near heap limit Allocation failed - JavaScript
+    // heap out of memory" and "FATAL ERROR: Reached heap limit Allocation failed - …"
+    // (npm/cli#7351, npm/cli#6265).
+    sig(Failure::Resource, "JavaScript heap out of memory").decisive(),
+    sig(Failure::Resource, "Reached heap limit").decisive(),
+    sig(Failure::Resource, "Ineffective mark-compacts").decisive(),
+    // strerror(ENOSPC), which libc, Python, Node (`ENOSPC: no space left on device, write`)
+    // and Ruby (`Errno::ENOSPC: No space left on device`) spell in either case.
+    sig(Failure::DiskFull, "No space left on device")
+        .any_case()
+        .decisive(),
+    sig(Failure::DiskFull, "ENOSPC").decisive(),
+    sig(Failure::DiskFull, "(os error 28)").decisive(),
+    sig(Failure::DiskFull, "[Errno 28]").decisive(),
 ];
+
+/// The evidence of an ending with no words: a SIGKILL that steady did not send (its own kills
+/// are `Stopped`) is the kernel's OOM killer in practice, as cargo reports it for rustc
+/// (`(signal: 9, SIGKILL: kill)`, tests/fixtures/field/cargo/rustc-sigkill-*.txt).
+const KILLED: Signature = sig(
+    Failure::Resource,
+    "killed by SIGKILL, which steady did not send (out of memory)",
+)
+.decisive();
 
 /// The classification of one failed attempt.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,54 +57,171 @@ pub struct Diagnosis {
     pub signature: Option<&'static str>,
     /// The broken package, where the output names one (normalized: lowercase, `-`).
     pub package: Option<String>,
+    /// The installer's own repair the deciding signature names (`Signature::repair`).
+    pub repair: &'static [&'static str],
+}
+
+/// Where a signature comes from: the installer's own row outranks the shared table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Origin {
+    Common,
+    Installer,
+    /// How the command ended, not a line of its output.
+    Ending,
+}
+
+impl Origin {
+    pub fn name(self) -> &'static str {
+        match self {
+            Origin::Common => "shared",
+            Origin::Installer => "installer",
+            Origin::Ending => "ending",
+        }
+    }
+}
+
+/// Why one match beats another, compared field by field in this order: the signature's level
+/// (a decisive cause over a plain one over a wrapper line), its origin (the installer's own
+/// over the shared table), the failure kind's weight (`Failure::weight`), and last the line's
+/// position (the later line, the innermost cause of a chain, wins a tie).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Rank {
+    pub level: Level,
+    pub origin: Origin,
+    pub weight: u8,
+    pub line: usize,
+}
+
+/// One signature found on one line of the output.
+#[derive(Debug, Clone)]
+pub struct Match {
+    pub signature: &'static Signature,
+    pub origin: Origin,
+    /// 1-based line number in the output read (one past the last line for the ending).
+    pub line_no: usize,
+    pub line: String,
+    pub rank: Rank,
+}
+
+/// Every signature of the installer's row and the shared table that matches a line of
+/// `output`, plus the ending's own evidence, best first: the first one decides. Pure, for
+/// `classify` and for `steady doctor --explain-output`.
+pub fn matches(installer: Option<&Installer>, ending: &Ending, output: &str) -> Vec<Match> {
+    let own = installer.map_or(&[][..], |i| i.recovery.signatures);
+    let tables = [(Origin::Installer, own), (Origin::Common, COMMON)];
+    let mut found = Vec::new();
+    let mut lines = 0;
+    for (n, line) in output.lines().enumerate() {
+        lines = n + 1;
+        for (origin, table) in tables {
+            for s in table.iter().filter(|s| s.matches(line)) {
+                found.push(Match {
+                    signature: s,
+                    origin,
+                    line_no: n + 1,
+                    line: line.to_owned(),
+                    rank: Rank {
+                        level: s.level,
+                        origin,
+                        weight: s.failure.weight(),
+                        line: n + 1,
+                    },
+                });
+            }
+        }
+    }
+    if *ending == Ending::Signaled(libc::SIGKILL) {
+        found.push(Match {
+            signature: &KILLED,
+            origin: Origin::Ending,
+            line_no: lines + 1,
+            line: ending.describe(),
+            rank: Rank {
+                level: KILLED.level,
+                origin: Origin::Ending,
+                weight: KILLED.failure.weight(),
+                line: lines + 1,
+            },
+        });
+    }
+    found.sort_by_key(|m| std::cmp::Reverse(m.rank));
+    found
+}
+
+/// The class an ending gives by itself, before any output is read (`None`: read the output).
+pub fn by_ending(ending: &Ending) -> Option<Failure> {
+    match ending {
+        Ending::Exited(0) => Some(Failure::Unknown),
+        Ending::Stopped(StopReason::Deadline) | Ending::Interrupted { .. } => {
+            Some(Failure::Stopped)
+        }
+        Ending::Stopped(_) => Some(Failure::Hang),
+        Ending::NotFound | Ending::NotExecutable(_) | Ending::SpawnFailed(_) => {
+            Some(Failure::NotRunnable)
+        }
+        Ending::NoProcesses => Some(Failure::Resource),
+        Ending::Signaled(s) if crate::sys::is_stop_signal(*s) => Some(Failure::Stopped),
+        Ending::Exited(_) | Ending::Signaled(_) => None,
+    }
+}
+
+/// A stall whose last line is the installer saying it waits on its own lock (cargo's `Blocking
+/// waiting for file lock on package cache`) is that lock wait, not a hang: the signature that
+/// says so, if any.
+pub fn stalled_on_own_lock(
+    installer: Option<&Installer>,
+    ending: &Ending,
+    output: &str,
+) -> Option<&'static Signature> {
+    if *ending != Ending::Stopped(StopReason::Stall) {
+        return None;
+    }
+    let last = output.lines().rev().find(|l| !l.trim().is_empty())?;
+    installer?
+        .recovery
+        .signatures
+        .iter()
+        .find(|s| s.failure == Failure::InstallerLock && s.matches(last))
 }
 
 pub fn classify(installer: Option<&Installer>, ending: &Ending, output: &str) -> Diagnosis {
-    let plain = |failure| Diagnosis {
-        failure,
-        signature: None,
-        package: None,
-    };
-    match ending {
-        Ending::Exited(0) => return plain(Failure::Unknown),
-        Ending::Stopped(StopReason::Deadline) | Ending::Interrupted { .. } => {
-            return plain(Failure::Stopped);
-        }
-        Ending::Stopped(_) => return plain(Failure::Hang),
-        Ending::NotFound | Ending::NotExecutable(_) | Ending::SpawnFailed(_) => {
-            return plain(Failure::NotRunnable);
-        }
-        Ending::NoProcesses => return plain(Failure::Resource),
-        Ending::Signaled(s)
-            if [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT].contains(s) =>
-        {
-            return plain(Failure::Stopped);
-        }
-        Ending::Exited(_) | Ending::Signaled(_) => {}
+    if let Some(s) = stalled_on_own_lock(installer, ending, output) {
+        return Diagnosis {
+            failure: s.failure,
+            signature: Some(s.text),
+            package: None,
+            repair: &[],
+        };
     }
-    let own = installer.map_or(&[][..], |i| i.recovery.signatures);
-    let best = own
-        .iter()
-        .chain(COMMON)
-        .filter(|s| output.contains(s.text))
-        .max_by_key(|s| s.failure.weight());
+    if let Some(failure) = by_ending(ending) {
+        return Diagnosis {
+            failure,
+            signature: None,
+            package: None,
+            repair: &[],
+        };
+    }
+    let best = matches(installer, ending, output).into_iter().next();
     let package =
         installer.and_then(|i| named_package(i.recovery.package_hints, i.recovery.naming, output));
     match best {
-        Some(s) => Diagnosis {
-            failure: s.failure,
-            signature: Some(s.text),
+        Some(m) => Diagnosis {
+            failure: m.signature.failure,
+            signature: Some(m.signature.text),
             package,
+            repair: m.signature.repair,
         },
         None if matches!(ending, Ending::Signaled(_)) => Diagnosis {
             failure: Failure::Signal,
             signature: None,
             package,
+            repair: &[],
         },
         None => Diagnosis {
             failure: Failure::Unknown,
             signature: None,
             package,
+            repair: &[],
         },
     }
 }
@@ -383,6 +527,114 @@ mod tests {
         assert_eq!(
             named_package(&go, Naming::Verbatim, "verifying /etc@v1: x"),
             None
+        );
+    }
+}
+
+/// The field corpus replayed through `classify`: every real message gets the class the corpus
+/// gives it (the integration test `field.rs` does the same through the binary).
+#[cfg(test)]
+mod field {
+    use super::*;
+    use crate::installer::{by_name, corpus};
+
+    /// Corpus class names as `Failure::name` spells them.
+    pub fn steady_class(corpus_class: &str) -> &'static str {
+        match corpus_class {
+            "network" => Failure::Network.name(),
+            "deterministic" => Failure::Deterministic.name(),
+            "corruption" => Failure::Corruption.name(),
+            "installer-lock" => Failure::InstallerLock.name(),
+            "lock-unsupported" => Failure::LockUnsupported.name(),
+            "resource" => Failure::Resource.name(),
+            "disk-full" => Failure::DiskFull.name(),
+            "hang-signal" => Failure::Hang.name(),
+            other => panic!("unknown corpus class {other}"),
+        }
+    }
+
+    pub fn ending(exit: &str) -> Ending {
+        match exit {
+            "stall" => Ending::Stopped(StopReason::Stall),
+            s if s.starts_with("signal:") => Ending::Signaled(match &s[7..] {
+                "ABRT" => libc::SIGABRT,
+                "SEGV" => libc::SIGSEGV,
+                "KILL" => libc::SIGKILL,
+                "BUS" => libc::SIGBUS,
+                other => panic!("signal {other}"),
+            }),
+            n => Ending::Exited(n.parse().expect("exit status")),
+        }
+    }
+
+    /// The shared table is held to the corpus like a row (`installer::tests`): each text is
+    /// found in a real message, except the errno spellings listed here, which the integration
+    /// tests provoke for real (a process limit, an fd limit, a full tmpfs).
+    #[test]
+    fn every_shared_signature_is_exercised_by_the_corpus() {
+        const PRE_CORPUS: &[&str] = &[
+            "(os error 11)",
+            "[Errno 11]",
+            "[Errno 24]",
+            "Cannot allocate memory",
+            "(os error 28)",
+        ];
+        let all = corpus::load();
+        for s in COMMON {
+            let seen = all.iter().any(|e| e.body.lines().any(|l| s.matches(l)));
+            assert_eq!(
+                seen,
+                !PRE_CORPUS.contains(&s.text),
+                "{}: {}",
+                s.text,
+                if seen {
+                    "exercised now: drop it from PRE_CORPUS"
+                } else {
+                    "no corpus file holds it"
+                }
+            );
+        }
+    }
+
+    #[test]
+    fn corpus_replays() {
+        let mut misses = Vec::new();
+        let all = corpus::load();
+        let allowed = corpus::known_misses();
+        for (name, _) in &allowed {
+            assert!(
+                all.iter().any(|e| &e.name == name),
+                "{name} is not in the corpus"
+            );
+        }
+        for e in &all {
+            let inst = by_name(&e.installer).unwrap_or_else(|| panic!("{}: row", e.name));
+            let d = classify(Some(inst), &ending(&e.exit), &e.body);
+            let want = steady_class(&e.class);
+            let allowed_miss = allowed.iter().any(|(n, _)| *n == e.name);
+            if allowed_miss {
+                assert_ne!(
+                    d.failure.name(),
+                    want,
+                    "{} is right now: drop it from known-misses.txt",
+                    e.name
+                );
+            } else if d.failure.name() != want {
+                misses.push(format!(
+                    "{}: want {want}, got {} ({:?})",
+                    e.name,
+                    d.failure.name(),
+                    d.signature
+                ));
+            }
+        }
+        let total = all.len();
+        assert!(
+            misses.is_empty(),
+            "{}/{} right; misses:\n{}",
+            total - misses.len() - allowed.len(),
+            total,
+            misses.join("\n")
         );
     }
 }

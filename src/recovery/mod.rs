@@ -51,6 +51,8 @@ pub enum CleanMode {
 pub enum Clean {
     None,
     Packages(Vec<String>),
+    /// The installer's own repair that its message names (`dpkg --configure -a`).
+    Repair(&'static [&'static str]),
     /// The installer's own check of every entry, which evicts the damaged ones.
     Verify,
     Full,
@@ -65,6 +67,45 @@ pub enum Step {
         clean: Clean,
         mitigations: Vec<Applied>,
     },
+}
+
+/// What moves the cache off a filesystem that cannot lock: the installer's own variable for
+/// its cache directory (`UV_CACHE_DIR`, `CONDA_PKGS_DIRS`). Printed after `hint: `.
+pub fn lock_unsupported_hint(installer: Option<&Installer>) -> String {
+    let name = installer.map_or("installer", |i| i.name);
+    match installer.and_then(|i| i.cache.dir_env.first()) {
+        Some(var) => format!(
+            "set {} to a local disk: the {name} cache's filesystem cannot hold {name}'s lock, and retrying cannot change that",
+            var.name
+        ),
+        None => format!(
+            "move the {name} cache to a local disk: its filesystem cannot hold {name}'s lock, and retrying cannot change that"
+        ),
+    }
+}
+
+/// What `Recovery::after_failure` does after a failure of this kind, in words, for `doctor
+/// --explain-output` (retries are bounded by `--retries` and `--deadline` in every case).
+pub fn action_words(failure: Failure) -> &'static str {
+    match failure {
+        Failure::Deterministic => "stop: retrying cannot fix this failure; the cache is left alone",
+        Failure::DiskFull => "stop: the disk is full; free space, then run again",
+        Failure::LockUnsupported => {
+            "stop: the cache's filesystem cannot hold the installer's lock; move the cache"
+        }
+        Failure::Stopped => "stop: the command was stopped",
+        Failure::NotRunnable => "stop: the command cannot be run",
+        Failure::Corruption => {
+            "clean the broken entries (the named package, what the cache check finds; else one full clean) or run the repair the installer names, then retry"
+        }
+        Failure::Network => "retry after a back-off, no clean",
+        Failure::Resource => {
+            "retry with lower concurrency (the installer's concurrency variable), no clean"
+        }
+        Failure::InstallerLock => "retry after a back-off, no clean",
+        Failure::Hang => "retry with the hang mitigation, no clean",
+        Failure::Unknown | Failure::Signal => "one full clean and one retry, then stop",
+    }
 }
 
 pub struct Recovery<'a> {
@@ -83,6 +124,7 @@ pub struct Recovery<'a> {
     cleaned_packages: Vec<String>,
     full_cleans: u32,
     verified: u32,
+    repairs: u32,
     unknown_retries: u32,
     /// Every mitigation applied in this run, in order.
     pub applied: Vec<Applied>,
@@ -112,6 +154,7 @@ impl<'a> Recovery<'a> {
             cleaned_packages: Vec::new(),
             full_cleans: 0,
             verified: 0,
+            repairs: 0,
             unknown_retries: 0,
             applied: Vec::new(),
         };
@@ -233,6 +276,7 @@ impl<'a> Recovery<'a> {
             failure: Failure::Corruption,
             signature: Some(SILENT_DAMAGE),
             package: Some(first),
+            repair: &[],
         })
     }
 
@@ -242,6 +286,13 @@ impl<'a> Recovery<'a> {
             Failure::Deterministic => return Step::Stop("retrying cannot fix this failure".into()),
             Failure::DiskFull => {
                 return Step::Stop("the disk is full; free space, then run again".into());
+            }
+            Failure::LockUnsupported => {
+                ui::hint(&self.lock_unsupported_hint());
+                return Step::Stop(
+                    "the cache's filesystem cannot hold the installer's lock; retrying cannot help"
+                        .into(),
+                );
             }
             Failure::Stopped => return Step::Stop("the command was stopped".into()),
             Failure::NotRunnable => return Step::Stop("the command cannot be run".into()),
@@ -255,6 +306,12 @@ impl<'a> Recovery<'a> {
         }
         let mut mitigations = Vec::new();
         let mut clean = match diag.failure {
+            // The repair the message names, once; then as any corruption.
+            // Counted when chosen: a repair that fails (not root) is not tried again.
+            Failure::Corruption if !diag.repair.is_empty() && self.repairs == 0 => {
+                self.repairs += 1;
+                Clean::Repair(diag.repair)
+            }
             Failure::Corruption => self.corruption_clean(diag),
             Failure::Unknown | Failure::Signal => {
                 // The field practice: clear the cache and retry once. An unknown failure that
@@ -291,6 +348,10 @@ impl<'a> Recovery<'a> {
             self.apply(m.clone());
         }
         Step::Retry { clean, mitigations }
+    }
+
+    fn lock_unsupported_hint(&self) -> String {
+        lock_unsupported_hint(self.installer())
     }
 
     fn corruption_clean(&mut self, diag: &Diagnosis) -> Clean {
@@ -348,6 +409,16 @@ impl<'a> Recovery<'a> {
 
     /// Runs `clean` with the installer's own command. Returns what was done, for the summary.
     pub fn clean(&mut self, clean: &Clean, signals: &SignalPipe) -> Option<String> {
+        if let Clean::Repair(words) = clean {
+            // Not a clean of the cache: no cache path is touched, so none is checked.
+            let argv: Vec<OsString> = words.iter().map(OsString::from).collect();
+            return self.run_clean(
+                clean,
+                &argv,
+                format!("ran `{}`, the repair the installer names", words.join(" ")),
+                signals,
+            );
+        }
         let (Some(inv), Some(cache)) = (self.inv, self.cache.clone()) else {
             return None;
         };
@@ -414,20 +485,39 @@ impl<'a> Recovery<'a> {
                     }
                 }
             }
-            Clean::None => return None,
+            Clean::None | Clean::Repair(_) => return None,
         };
-        let r = attempt::run_helper(&argv, CLEAN_TIMEOUT, signals);
+        self.run_clean(clean, &argv, what, signals)
+    }
+
+    /// Runs a clean or repair command with the clean timeout; counts it when it succeeds.
+    fn run_clean(
+        &mut self,
+        clean: &Clean,
+        argv: &[OsString],
+        what: String,
+        signals: &SignalPipe,
+    ) -> Option<String> {
+        let r = attempt::run_helper(argv, CLEAN_TIMEOUT, signals);
         match &r.ending {
             attempt::Ending::Exited(0) => {
-                ui::detail(&format!("ran `{}`", ui::command_line(&argv)));
+                ui::detail(&format!("ran `{}`", ui::command_line(argv)));
                 self.count(clean);
                 Some(what)
             }
             attempt::Ending::Stopped(_) => {
                 ui::warn(&format!(
                     "`{}` did not finish within {} (another process may hold the installer's own cache lock); retrying without a clean",
-                    ui::command_line(&argv),
+                    ui::command_line(argv),
                     ui::human(CLEAN_TIMEOUT)
+                ));
+                None
+            }
+            // steady was told to stop: the run ends there, and the caller says so.
+            attempt::Ending::Interrupted { signal, .. } => {
+                ui::detail(&format!(
+                    "`{}` was interrupted by {signal}",
+                    ui::command_line(argv)
                 ));
                 None
             }
@@ -441,7 +531,7 @@ impl<'a> Recovery<'a> {
                     .trim();
                 ui::warn(&format!(
                     "`{}` failed ({}): {last}; retrying anyway",
-                    ui::command_line(&argv),
+                    ui::command_line(argv),
                     other.describe()
                 ));
                 None
@@ -455,6 +545,7 @@ impl Recovery<'_> {
         match clean {
             Clean::Packages(p) => self.cleaned_packages.extend(p.iter().cloned()),
             Clean::Verify => self.verified += 1,
+            Clean::Repair(_) => {}
             _ => self.full_cleans += 1,
         }
     }
@@ -532,6 +623,67 @@ mod tests {
             "error: No solution found when resolving dependencies",
         );
         assert!(matches!(r.after_failure(&d, 1), Step::Stop(_)));
+    }
+
+    #[test]
+    fn an_unsupported_lock_stops_and_says_where_to_move_the_cache() {
+        let i = inv(&["uv", "pip", "install", "x"]);
+        let mut r = Recovery::new(
+            Some(&i),
+            Some("/c".into()),
+            policy(CleanMode::Auto),
+            false,
+            &[],
+        );
+        // NERSC/interactEM#532 (tests/fixtures/field/uv/nfs-flock-524.txt).
+        let d = classify(
+            Some(&UV),
+            &Ending::Exited(2),
+            "error: Could not acquire lock\n  Caused by: failed to lock `~/.cache/uv/.lock`: Unknown error 524 (os error 524)",
+        );
+        assert_eq!(d.failure, Failure::LockUnsupported);
+        assert!(
+            matches!(r.after_failure(&d, 1), Step::Stop(_)),
+            "never retried"
+        );
+        assert!(
+            r.lock_unsupported_hint()
+                .starts_with("set UV_CACHE_DIR to a local disk")
+        );
+    }
+
+    #[test]
+    fn an_interrupted_dpkg_is_repaired_once_then_cleaned_as_any_corruption() {
+        let i = inv(&["apt-get", "install", "-y", "curl"]);
+        let mut r = Recovery::new(
+            Some(&i),
+            Some("/var/cache/apt/archives".into()),
+            policy(CleanMode::Auto),
+            false,
+            &[],
+        );
+        // openhab/openhabian#952 (tests/fixtures/field/apt/dpkg-was-interrupted.txt).
+        let d = classify(
+            Some(&crate::installer::APT),
+            &Ending::Exited(100),
+            "E: dpkg was interrupted, you must manually run 'sudo dpkg --configure -a' to correct the problem. ",
+        );
+        assert_eq!(d.failure, Failure::Corruption);
+        assert_eq!(
+            r.after_failure(&d, 1),
+            Step::Retry {
+                clean: Clean::Repair(&["dpkg", "--configure", "-a"]),
+                mitigations: vec![]
+            }
+        );
+        assert_eq!(
+            r.after_failure(&d, 2),
+            Step::Retry {
+                clean: Clean::Full,
+                mitigations: vec![]
+            },
+            "the repair is not repeated"
+        );
     }
 
     #[test]

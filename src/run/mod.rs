@@ -6,11 +6,13 @@
 pub mod report;
 pub mod settings;
 
+use std::cell::RefCell;
 use std::ffi::OsString;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
+use crate::attempt::input::Replay;
 use crate::attempt::{self, AttemptSpec, Ending, Output, StopReason};
 use crate::exit::Outcome;
 use crate::installer::locate::{self, CacheLocation};
@@ -83,6 +85,7 @@ pub fn run(settings: Settings) -> Outcome {
                 inv: plan.inv.as_ref(),
                 writes: plan.writes,
                 signals: &signals,
+                record: RefCell::new(None),
             };
             let mut report = Report {
                 command: settings
@@ -119,14 +122,7 @@ fn exec(settings: &Settings) -> Outcome {
         .args(&argv[1..])
         .envs(settings.envs.iter().map(|(k, v)| (k, v)))
         .exec();
-    let ending = match (err.kind(), err.raw_os_error()) {
-        (std::io::ErrorKind::NotFound, _) => Ending::NotFound,
-        (std::io::ErrorKind::PermissionDenied, _) | (_, Some(libc::ENOEXEC)) => {
-            Ending::NotExecutable(err.to_string())
-        }
-        _ => Ending::SpawnFailed(err.to_string()),
-    };
-    report_spawn_failure(argv, &ending)
+    report_spawn_failure(argv, &Ending::from_spawn_error(&err))
 }
 
 fn report_spawn_failure(argv: &[OsString], ending: &Ending) -> Outcome {
@@ -191,6 +187,9 @@ struct Supervisor<'a> {
     inv: Option<&'a Invocation>,
     writes: bool,
     signals: &'a SignalPipe,
+    /// The attempt's processes, recorded beside the lock while it runs, so that if steady is
+    /// killed with SIGKILL the next holder can stop them. Ended before the lock is released.
+    record: RefCell<Option<lock::leftovers::Record>>,
 }
 
 impl Supervisor<'_> {
@@ -241,6 +240,10 @@ impl Supervisor<'_> {
                         env.push((lock::HELD_ENV.into(), v));
                     }
                     report.lock = Some(locks.describe());
+                    // Before the command runs: a dead holder's leftovers are stopped first.
+                    let record = lock::leftovers::Record::begin(&locks, s.lock_dir.as_deref());
+                    env.extend(record.as_ref().map(lock::leftovers::Record::env));
+                    *self.record.borrow_mut() = record;
                     _held = Some(locks);
                 }
                 Err(e) => return self.lock_failed(e),
@@ -262,6 +265,9 @@ impl Supervisor<'_> {
         };
         let mut recovery = Recovery::new(self.inv, cache_dir, policy.clone(), s.mitigate, &s.envs);
         let outcome = self.attempts(&env, deadline, &policy, &mut recovery, &mut _held, report);
+        // The tree is gone (or only daemons of a success are left, which stay): the record
+        // goes before the lock.
+        self.record.borrow_mut().take();
         report.mitigations = recovery.applied.clone();
         outcome
     }
@@ -370,6 +376,8 @@ impl Supervisor<'_> {
         }
     }
 
+    /// The attempts, each followed by a decision: stop with the outcome, or act (clean,
+    /// mitigate), back off and retry.
     fn attempts(
         &self,
         base_env: &[(OsString, OsString)],
@@ -379,200 +387,66 @@ impl Supervisor<'_> {
         held: &mut Option<lock::Locks>,
         report: &mut Report,
     ) -> Outcome {
-        let s = self.settings;
-        let total = s.retries + 1;
-        let same_group = sys::owns_foreground_terminal();
-        let output = |fd| {
-            if sys::is_terminal(fd) {
-                Output::Terminal
-            } else {
-                Output::Forward
-            }
-        };
-        ui::detail(&match s.stall {
-            Some(d) => format!(
-                "stall detection: an attempt silent and idle for {} is killed",
-                ui::human(d)
-            ),
-            None => "stall detection: off".to_owned(),
-        });
-        let mut actions: Vec<String> = Vec::new();
+        self.say_stall_detection();
+        let mut stdin = Replay::new();
+        let mut history: Vec<String> = Vec::new();
         let mut attempt_no = 1;
         loop {
-            let argv = match self.inv {
-                Some(i) => i.with_own_lock_wait(&recovery.argv(&s.command), s.lock_timeout),
-                None => recovery.argv(&s.command),
-            };
-            let mut env = base_env.to_vec();
-            env.extend(recovery.env.iter().map(|(k, v)| (k.into(), v.into())));
-            let limit = earliest(
-                s.timeout.map(|t| (Instant::now() + t, StopReason::Timeout)),
-                deadline.map(|d| (d, StopReason::Deadline)),
-            );
-            let spec = AttemptSpec {
-                argv: &argv,
-                env: &env,
-                limit,
-                stall: s.stall,
-                kill_after: s.kill_after,
-                stdout: output(1),
-                stderr: output(2),
-                same_group,
-            };
-            if attempt_no > 1 {
-                ui::group_start(&format!("attempt {attempt_no} of {total}"));
-            }
-            ui::detail(&format!(
-                "attempt {attempt_no} of {total}: `{}`",
-                ui::command_line(&argv)
-            ));
             let started = SystemTime::now();
-            if let Some(outcome) = self.keep_remote(held, deadline) {
-                return outcome;
-            }
-            let watcher = held
-                .as_mut()
-                .and_then(|h| h.remote.as_deref_mut())
-                .map(|r| r as &mut dyn attempt::Watcher);
-            let result = attempt::run_watched(&spec, watcher, self.signals);
-            let lock_lost = (result.ending == Ending::Stopped(StopReason::LockLost))
-                .then(|| held.as_ref().and_then(|h| h.remote.as_ref()?.lost()))
-                .map(|why| why.unwrap_or_else(|| "it is gone".into()));
-            if attempt_no > 1 {
-                ui::group_end();
-            }
-            let tail = format!(
-                "{}\n{}",
-                String::from_utf8_lossy(&result.stdout_tail),
-                String::from_utf8_lossy(&result.stderr_tail)
-            );
-            // A success that installed from damaged cache entries is a corruption failure.
-            let silent = result
-                .ending
-                .succeeded()
-                .then(|| recovery.silent_damage(&tail))
-                .flatten();
-            let failed = !result.ending.succeeded() || silent.is_some();
-            let diag = silent.unwrap_or_else(|| {
-                classify::classify(self.inv.map(|i| i.installer), &result.ending, &tail)
-            });
-            let class = lock_lost.clone().unwrap_or_else(|| describe(&diag));
-            ui::detail(&format!(
-                "attempt {attempt_no} ended after {}: {}{}",
-                ui::human(result.duration),
-                result.ending.describe(),
-                if !failed {
-                    String::new()
-                } else {
-                    format!(" ({class})")
-                }
-            ));
-            let mut record = AttemptRecord {
-                number: attempt_no,
-                started,
-                duration: result.duration,
-                ending: result.ending.describe(),
-                exit_code: match result.ending {
-                    Ending::Exited(c) => Some(c),
-                    _ => None,
-                },
-                signal: match &result.ending {
-                    Ending::Signaled(sig) => Some(*sig),
-                    Ending::Interrupted { signal, .. } => Some(*signal as i32),
-                    _ => None,
-                },
-                class: match lock_lost {
-                    Some(_) => Some("lock lost"),
-                    None => failed.then(|| diag.failure.name()),
-                },
-                signature: diag.signature,
-                package: diag.package.clone(),
-                action: String::new(),
+            let done = match self
+                .one_attempt(attempt_no, base_env, deadline, recovery, held, &mut stdin)
+            {
+                Ok(done) => done,
+                Err(outcome) => return outcome,
             };
-            let step = if !failed {
-                Step::Stop("succeeded".into())
-            } else if lock_lost.is_some() {
-                // Not the command's failure: nothing to clean or mitigate. The lock is taken
-                // again before the retry.
-                if attempt_no > s.retries {
-                    Step::Stop(format!("no retries left (--retries {})", s.retries))
-                } else {
-                    Step::Retry {
-                        clean: Clean::None,
-                        mitigations: Vec::new(),
-                    }
-                }
-            } else {
-                recovery.after_failure(&diag, attempt_no)
+            let mut record = done.record(attempt_no, started);
+            let stop = |record: AttemptRecord, report: &mut Report, history: &[String]| {
+                report.attempts.push(record);
+                self.finish(
+                    &done.result.ending,
+                    attempt_no,
+                    history,
+                    done.lock_lost.as_deref(),
+                )
             };
-            let (clean, mitigations) = match step {
+            let (clean, mitigations) = match self.decide(&done, recovery, attempt_no, &stdin) {
                 Step::Stop(why) => {
                     record.action = format!("stop: {why}");
-                    report.attempts.push(record);
-                    if failed && !matches!(diag.failure, crate::failure::Failure::NotRunnable) {
-                        ui::detail(&format!("not retrying: {why}"));
-                    }
-                    return self.finish(&result.ending, attempt_no, &actions, lock_lost.as_deref());
-                }
-                Step::Retry { clean, mitigations } if s.shared && clean != Clean::None => {
-                    ui::detail(
-                        "not clearing the cache: with --shared, other readers may be using it",
-                    );
-                    (Clean::None, mitigations)
+                    return stop(record, report, &history);
                 }
                 Step::Retry { clean, mitigations } => (clean, mitigations),
             };
             let delay = policy.delay(attempt_no + 1, crate::recovery::retry::jitter_seed());
             if deadline.is_some_and(|d| Instant::now() + delay >= d) {
                 record.action = "stop: no time left before --deadline".into();
-                report.attempts.push(record);
                 ui::status(&format!(
                     "attempt {attempt_no} failed ({}); no time left before --deadline to retry",
-                    result.ending.describe()
+                    done.result.ending.describe()
                 ));
-                return self.finish(&result.ending, attempt_no, &actions, lock_lost.as_deref());
+                return stop(record, report, &history);
             }
-            let mut did = Vec::new();
-            let cleaned = recovery.clean(&clean, self.signals);
-            if clean != Clean::None
-                && let Some(h) = held.as_mut()
-            {
-                h.follow_recreated_dir();
+            let did = self.prepare_retry(&clean, &mitigations, recovery, held);
+            // Told to stop during the clean: the run ends here, and no retry is announced.
+            if let Some(sig) = sys::stop_signal_pending() {
+                record.action = format!("stop: {sig}");
+                report.attempts.push(record);
+                ui::status(&format!(
+                    "attempt {attempt_no} failed ({}); stopped by {sig}, so it is not retried",
+                    done.result.ending.describe()
+                ));
+                return Outcome::Signaled {
+                    signal: sig as i32,
+                    reraise: true,
+                };
             }
-            did.extend(cleaned);
-            did.extend(
-                mitigations
-                    .iter()
-                    .map(|m| format!("set {}={}", m.var, m.value)),
-            );
-            ui::warn(&format!(
-                "attempt {attempt_no} of {total} failed ({}, {class}){}; retrying in {}",
-                result.ending.describe(),
-                if did.is_empty() {
-                    String::new()
-                } else {
-                    format!("; {}", did.join(", "))
-                },
-                ui::human(delay)
-            ));
-            for m in &mitigations {
-                ui::detail(&format!("mitigation: {}", m.describe()));
-            }
+            let mitigated: Vec<String> = mitigations.iter().map(|m| m.describe()).collect();
+            history.push(self.announce_retry(attempt_no, &done, &did, &mitigated, delay));
             record.action = if did.is_empty() {
                 "retry".into()
             } else {
                 format!("{}; retry", did.join(", "))
             };
             report.attempts.push(record);
-            actions.push(format!(
-                "attempt {attempt_no}: {}{}",
-                result.ending.describe(),
-                if did.is_empty() {
-                    String::new()
-                } else {
-                    format!(", {}", did.join(", "))
-                }
-            ));
             if let Some(sig) = self.sleep(delay) {
                 return Outcome::Signaled {
                     signal: sig as i32,
@@ -581,6 +455,200 @@ impl Supervisor<'_> {
             }
             attempt_no += 1;
         }
+    }
+
+    /// Says that attempt `attempt_no` failed and what was done before the retry; returns the
+    /// summary's entry for it.
+    fn announce_retry(
+        &self,
+        attempt_no: u32,
+        done: &Done,
+        did: &[String],
+        mitigated: &[String],
+        delay: Duration,
+    ) -> String {
+        let total = self.settings.retries + 1;
+        let and_did = |sep: &str| {
+            if did.is_empty() {
+                String::new()
+            } else {
+                format!("{sep}{}", did.join(", "))
+            }
+        };
+        ui::warn(&format!(
+            "attempt {attempt_no} of {total} failed ({}, {}){}; retrying in {}",
+            done.result.ending.describe(),
+            done.class,
+            and_did("; "),
+            ui::human(delay)
+        ));
+        for m in mitigated {
+            ui::detail(&format!("mitigation: {m}"));
+        }
+        format!("{}{}", done.result.ending.describe(), and_did(", "))
+    }
+
+    fn say_stall_detection(&self) {
+        ui::detail(&match self.settings.stall {
+            Some(d) => format!(
+                "stall detection: an attempt silent and idle for {} is killed",
+                ui::human(d)
+            ),
+            None => "stall detection: off".to_owned(),
+        });
+    }
+
+    /// Runs attempt `attempt_no` under the lock (taken again first if the lock beyond this
+    /// machine was lost) and classifies how it ended; `Err` ends the run.
+    fn one_attempt(
+        &self,
+        attempt_no: u32,
+        base_env: &[(OsString, OsString)],
+        deadline: Option<Instant>,
+        recovery: &Recovery,
+        held: &mut Option<lock::Locks>,
+        stdin: &mut Replay,
+    ) -> Result<Done, Outcome> {
+        let s = self.settings;
+        let total = s.retries + 1;
+        let argv = match self.inv {
+            Some(i) => i.with_own_lock_wait(&recovery.argv(&s.command), s.lock_timeout),
+            None => recovery.argv(&s.command),
+        };
+        let mut env = base_env.to_vec();
+        env.extend(recovery.env.iter().map(|(k, v)| (k.into(), v.into())));
+        let output = |fd| {
+            if sys::is_terminal(fd) {
+                Output::Terminal
+            } else {
+                Output::Forward
+            }
+        };
+        // The timeout is a span, started by the attempt when its command starts: a wait for
+        // the lock before it counts only against --deadline and --lock-timeout.
+        let spec = AttemptSpec {
+            argv: &argv,
+            env: &env,
+            timeout: s.timeout,
+            deadline,
+            stall: s.stall,
+            kill_after: s.kill_after,
+            stdout: output(1),
+            stderr: output(2),
+            same_group: sys::owns_foreground_terminal(),
+        };
+        if attempt_no > 1 {
+            ui::group_start(&format!("attempt {attempt_no} of {total}"));
+        }
+        ui::detail(&format!(
+            "attempt {attempt_no} of {total}: `{}`",
+            ui::command_line(&argv)
+        ));
+        if let Some(outcome) = self.keep_remote(held, deadline) {
+            return Err(outcome);
+        }
+        let watcher = held
+            .as_mut()
+            .and_then(|h| h.remote.as_deref_mut())
+            .map(|r| r as &mut dyn attempt::Watcher);
+        let mut record = self.record.borrow_mut();
+        let hooks = attempt::Hooks {
+            watcher,
+            stdin: Some(stdin),
+            record: record.as_mut().map(|r| r as &mut dyn attempt::Recorder),
+        };
+        let result = attempt::run_watched(&spec, hooks, self.signals);
+        drop(record);
+        let lock_lost = (result.ending == Ending::Stopped(StopReason::LockLost))
+            .then(|| held.as_ref().and_then(|h| h.remote.as_ref()?.lost()))
+            .map(|why| why.unwrap_or_else(|| "it is gone".into()));
+        if attempt_no > 1 {
+            ui::group_end();
+        }
+        Ok(Done::classify(
+            self.inv, recovery, result, lock_lost, attempt_no,
+        ))
+    }
+
+    /// What follows an attempt: stop, or retry with a clean and mitigations.
+    fn decide(
+        &self,
+        done: &Done,
+        recovery: &mut Recovery,
+        attempt_no: u32,
+        stdin: &Replay,
+    ) -> Step {
+        let s = self.settings;
+        let step = if !done.failed {
+            Step::Stop("succeeded".into())
+        } else if done.lock_lost.is_some() {
+            // Not the command's failure: nothing to clean or mitigate. The lock is taken
+            // again before the retry.
+            if attempt_no > s.retries {
+                Step::Stop(format!("no retries left (--retries {})", s.retries))
+            } else {
+                Step::Retry {
+                    clean: Clean::None,
+                    mitigations: Vec::new(),
+                }
+            }
+        } else {
+            recovery.after_failure(&done.diag, attempt_no)
+        };
+        let step = match (step, stdin.lost()) {
+            // A retry would read different input (or none): worse than stopping.
+            (Step::Retry { .. }, Some(why)) => {
+                ui::status(&format!(
+                    "attempt {attempt_no} failed ({}); not retrying: the command read piped stdin that steady cannot give it again ({why})",
+                    done.result.ending.describe()
+                ));
+                ui::status(
+                    "hint: save the input to a file and pass that, or give it through a pipe of at most 1 GiB with TMPDIR on a writable filesystem",
+                );
+                Step::Stop("its stdin cannot be replayed".into())
+            }
+            (step, _) => step,
+        };
+        match step {
+            Step::Stop(why) => {
+                if done.failed && !matches!(done.diag.failure, crate::failure::Failure::NotRunnable)
+                {
+                    ui::detail(&format!("not retrying: {why}"));
+                }
+                Step::Stop(why)
+            }
+            Step::Retry { clean, mitigations } if s.shared && clean != Clean::None => {
+                ui::detail("not clearing the cache: with --shared, other readers may be using it");
+                Step::Retry {
+                    clean: Clean::None,
+                    mitigations,
+                }
+            }
+            retry => retry,
+        }
+    }
+
+    /// Cleans and mitigates before a retry; what was done, in words.
+    fn prepare_retry(
+        &self,
+        clean: &Clean,
+        mitigations: &[crate::recovery::mitigate::Applied],
+        recovery: &mut Recovery,
+        held: &mut Option<lock::Locks>,
+    ) -> Vec<String> {
+        let mut did = Vec::new();
+        did.extend(recovery.clean(clean, self.signals));
+        if *clean != Clean::None
+            && let Some(h) = held.as_mut()
+        {
+            h.follow_recreated_dir();
+        }
+        did.extend(
+            mitigations
+                .iter()
+                .map(|m| format!("set {}={}", m.var, m.value)),
+        );
+        did
     }
 
     /// Waits `delay`, unless steady is told to stop: then returns that signal.
@@ -650,8 +718,10 @@ impl Supervisor<'_> {
                     ui::command_line(&s.command)
                 ));
                 if *reason == StopReason::LockLost {
+                    // Why it was lost is said above; whether the server is up now is not
+                    // known here (an ended session leaves it up), so no guess about it.
                     ui::error(
-                        "the lock no longer kept other machines out of the cache; run again once its server is back",
+                        "hint: the lock no longer kept other machines out of the cache, so the command was stopped; run again, or give --retries to have steady take the lock again and retry by itself",
                     );
                     Outcome::LockTimeout
                 } else {
@@ -668,16 +738,18 @@ impl Supervisor<'_> {
             other => return report_spawn_failure(&s.command, other),
         };
         if attempts > 1 {
-            let history = history.join("; ");
             if outcome == Outcome::Success {
                 ui::status(&format!(
-                    "succeeded on attempt {attempts} of {} ({history})",
-                    s.retries + 1
+                    "succeeded on attempt {attempts} of {} ({})",
+                    s.retries + 1,
+                    summarize(history)
                 ));
             } else {
-                ui::status(&format!(
-                    "gave up after {attempts} attempts ({history}; attempt {attempts}: {})",
-                    ending.describe()
+                let mut all = history.to_vec();
+                all.push(ending.describe());
+                ui::error(&format!(
+                    "gave up after {attempts} attempts ({})",
+                    summarize(&all)
                 ));
             }
         }
@@ -707,21 +779,122 @@ fn remote_failed(failure: RemoteFailure, message: &str, command: &str) -> Outcom
     outcome
 }
 
+/// One attempt as the run loop looks at it afterwards.
+struct Done {
+    result: attempt::AttemptResult,
+    diag: classify::Diagnosis,
+    /// Why the lock beyond this machine was lost, when that ended the attempt.
+    lock_lost: Option<String>,
+    /// The failure in words: the lost lock's reason, else the diagnosis.
+    class: String,
+    /// It failed: it did not succeed, or it succeeded from damaged cache entries.
+    failed: bool,
+}
+
+impl Done {
+    /// Classifies how attempt `attempt_no` ended and says so (`-v`).
+    fn classify(
+        inv: Option<&Invocation>,
+        recovery: &Recovery,
+        result: attempt::AttemptResult,
+        lock_lost: Option<String>,
+        attempt_no: u32,
+    ) -> Done {
+        let tail = format!(
+            "{}\n{}",
+            String::from_utf8_lossy(&result.stdout_tail),
+            String::from_utf8_lossy(&result.stderr_tail)
+        );
+        // A success that installed from damaged cache entries is a corruption failure.
+        let silent = result
+            .ending
+            .succeeded()
+            .then(|| recovery.silent_damage(&tail))
+            .flatten();
+        let failed = !result.ending.succeeded() || silent.is_some();
+        let diag = silent
+            .unwrap_or_else(|| classify::classify(inv.map(|i| i.installer), &result.ending, &tail));
+        let class = lock_lost.clone().unwrap_or_else(|| describe(&diag));
+        ui::detail(&format!(
+            "attempt {attempt_no} ended after {}: {}{}",
+            ui::human(result.duration),
+            result.ending.describe(),
+            if !failed {
+                String::new()
+            } else {
+                format!(" ({class})")
+            }
+        ));
+        Done {
+            result,
+            diag,
+            lock_lost,
+            class,
+            failed,
+        }
+    }
+
+    /// The report's record of this attempt; its action is filled in by the decision.
+    fn record(&self, number: u32, started: SystemTime) -> AttemptRecord {
+        let ending = &self.result.ending;
+        AttemptRecord {
+            number,
+            started,
+            duration: self.result.duration,
+            ending: ending.describe(),
+            exit_code: match ending {
+                Ending::Exited(c) => Some(*c),
+                _ => None,
+            },
+            signal: match ending {
+                Ending::Signaled(sig) => Some(*sig),
+                Ending::Interrupted { signal, .. } => Some(*signal as i32),
+                _ => None,
+            },
+            class: match self.lock_lost {
+                Some(_) => Some("lock lost"),
+                None => self.failed.then(|| self.diag.failure.name()),
+            },
+            signature: self.diag.signature,
+            package: self.diag.package.clone(),
+            action: String::new(),
+        }
+    }
+}
+
+/// The attempts' endings in a few words however many there were: a run of equal endings is
+/// one entry (`attempts 1-12: timed out`), and of more than six entries only the first three
+/// and the last two are named.
+fn summarize(endings: &[String]) -> String {
+    let mut runs: Vec<(usize, usize, &str)> = Vec::new();
+    for (i, e) in endings.iter().enumerate() {
+        match runs.last_mut() {
+            Some((_, last, text)) if *text == e.as_str() => *last = i + 1,
+            _ => runs.push((i + 1, i + 1, e)),
+        }
+    }
+    let show = |&(first, last, text): &(usize, usize, &str)| {
+        if first == last {
+            format!("attempt {first}: {text}")
+        } else {
+            format!("attempts {first}-{last}: {text}")
+        }
+    };
+    let mut shown: Vec<String> = runs.iter().map(show).collect();
+    if shown.len() > 6 {
+        let tail = shown.split_off(shown.len() - 2);
+        shown.truncate(3);
+        shown.push("…".into());
+        shown.extend(tail);
+    }
+    shown.join("; ")
+}
+
 /// A diagnosis as words: `cache corruption: alpha`, `network`.
 fn describe(d: &classify::Diagnosis) -> String {
     match &d.package {
         Some(p) => format!("{}: {p}", d.failure.name()),
         None => d.failure.name().to_owned(),
-    }
-}
-
-fn earliest(
-    a: Option<(Instant, StopReason)>,
-    b: Option<(Instant, StopReason)>,
-) -> Option<(Instant, StopReason)> {
-    match (a, b) {
-        (Some(x), Some(y)) => Some(if y.0 <= x.0 { y } else { x }),
-        (x, y) => x.or(y),
     }
 }
 

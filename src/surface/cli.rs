@@ -11,6 +11,36 @@ use crate::duration::parse as parse_duration;
 use crate::env;
 use crate::recovery::CleanMode;
 
+/// The forms of the command line. `--` ends steady's options: what follows is the command, even
+/// when it is named like a subcommand or starts with `-`.
+pub const USAGE: &str = "steady [OPTIONS] [--] <COMMAND> [ARGS]...
+       steady init <bash|zsh|fish> [--wrap LIST]
+       steady completions <SHELL>
+       steady doctor [OPTIONS] [--] <COMMAND> [ARGS]...
+       steady status";
+
+/// Below the options in `--help`: the environment twins, durations, examples and the exit
+/// status table (spec section 7). Every example here is also run by the tests.
+pub const AFTER_HELP: &str = "\
+Every option has a STEADY_* environment twin (e.g. STEADY_TIMEOUT=10m); the flag wins.
+Durations: 500ms, 30s, 5m, 1h (a bare number is seconds).
+
+Examples:
+  steady -- uv pip install -r requirements.txt
+  steady --timeout 10m --deadline 30m -- uv sync
+  steady --lock .venv -- ./build.sh
+  eval \"$(steady init bash)\"
+  steady doctor -- pip install requests
+
+Exit status:
+  0        the command succeeded, possibly after retries
+  N        the command's own exit code, from its last attempt
+  124      the watchdog killed the last attempt (timeout, stall, deadline)
+  125      steady itself failed: bad option or value, unsafe path, I/O error
+  126/127  the command is not executable / not found
+  128+N    the command died of signal N
+  75       the lock could not be had within --lock-timeout";
+
 #[derive(Debug, Parser)]
 #[command(
     name = "steady",
@@ -20,10 +50,10 @@ use crate::recovery::CleanMode;
         steady serializes installs that share a cache, kills hung attempts with their whole \
         process tree, clears the cache after a failure and retries. Commands it does not \
         recognise, and read-only subcommands, are exec'd unchanged.",
+    override_usage = USAGE,
     args_conflicts_with_subcommands = true,
     subcommand_negates_reqs = true,
-    after_help = "Every option has a STEADY_* environment twin (e.g. STEADY_TIMEOUT=10m); the flag wins.\n\
-        Durations: 500ms, 30s, 5m, 1h (a bare number is seconds)."
+    after_help = AFTER_HELP
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -45,8 +75,9 @@ pub enum Sub {
     /// Explain what steady would do with a command, and why, without running it
     ///
     /// Prints the installer and subcommand class, the cache and how it was found, the lock and
-    /// its scope, the mitigations that would apply and the facts behind them.
-    Doctor(Box<RunArgs>),
+    /// its scope, the mitigations that would apply and the facts behind them. With
+    /// --explain-output, explains instead how a failed command's output is classified.
+    Doctor(Box<DoctorArgs>),
     /// List the locks steady holds or waits on for this user, with holders and waiters
     ///
     /// For each lock: the cache or environment it protects, its scope (the path itself, or a
@@ -60,17 +91,36 @@ pub enum Sub {
 }
 
 #[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// Explain how steady classifies this failed command's output (`-` for stdin): each line a
+    /// signature matches, which one wins and why, the class and the action. The command after
+    /// `--` (or --installer) says whose signatures apply
+    #[arg(long, value_name = "FILE")]
+    pub explain_output: Option<PathBuf>,
+
+    /// With --explain-output: how the command ended (an exit status, signal:NAME, stall or
+    /// timeout) [default: 1]
+    #[arg(long, value_name = "ENDING", requires = "explain_output")]
+    pub ending: Option<String>,
+
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+#[derive(Debug, Args)]
 pub struct InitArgs {
     /// The shell to print functions for
     pub shell: InitShell,
 
-    /// Commands to wrap, comma-separated; the default is every installer steady knows
+    /// Commands to wrap, comma-separated; `default` stands for every installer's own commands.
+    /// Opt-in: versioned names (pip3.12), run launchers (uvx, npx) and Python interpreters:
+    /// `--wrap default,python3` sends `python3 -m pip …` through steady and nothing else
     #[arg(
         long,
         value_name = "LIST",
         value_delimiter = ',',
         value_hint = clap::ValueHint::CommandName,
-        default_values_t = crate::installer::default_wrap()
+        default_value = "default"
     )]
     pub wrap: Vec<String>,
 }
@@ -106,8 +156,15 @@ pub struct RunArgs {
     #[arg(long, env = env::STALL, value_name = "DUR", value_parser = parse_duration)]
     pub stall: Option<Duration>,
 
-    /// Retries after a retryable failure
-    #[arg(long, env = env::RETRIES, value_name = "N", default_value_t = 2)]
+    /// Retries after a retryable failure (0 to 100)
+    #[arg(
+        long,
+        env = env::RETRIES,
+        value_name = "N",
+        default_value_t = 2,
+        allow_negative_numbers = true,
+        value_parser = parse_retries
+    )]
     pub retries: u32,
 
     /// First back-off delay before a retry; doubles each retry, capped at 30s, with jitter
@@ -123,7 +180,7 @@ pub struct RunArgs {
     pub lock_timeout: Option<Duration>,
 
     /// Do not lock
-    #[arg(long, env = env::NO_LOCK, value_parser = clap::builder::FalseyValueParser::new())]
+    #[arg(long, env = env::NO_LOCK, value_parser = parse_flag)]
     pub no_lock: bool,
 
     /// Where fallback lock files go when the cache itself cannot be locked
@@ -131,7 +188,7 @@ pub struct RunArgs {
     pub lock_dir: Option<PathBuf>,
 
     /// Take the locks shared (readers of an environment together), not exclusive
-    #[arg(long, env = env::SHARED, value_parser = clap::builder::FalseyValueParser::new())]
+    #[arg(long, env = env::SHARED, value_parser = parse_flag)]
     pub shared: bool,
 
     /// Also lock this path, e.g. a venv or node_modules (repeatable; STEADY_LOCK takes a
@@ -203,6 +260,28 @@ pub struct RunArgs {
     /// The command to run, with its arguments
     #[arg(trailing_var_arg = true, value_name = "COMMAND")]
     pub command: Vec<OsString>,
+}
+
+/// The most retries steady accepts: with back-off capped at 30s, 100 retries already run for
+/// most of an hour, and a number past that is a typo rather than a plan.
+pub const MAX_RETRIES: u32 = 100;
+
+fn parse_retries(s: &str) -> Result<u32, String> {
+    match s.trim().parse::<i64>() {
+        Ok(n) if n < 0 => Err("the number of retries must be 0 or more".into()),
+        Ok(n) => u32::try_from(n)
+            .ok()
+            .filter(|n| *n <= MAX_RETRIES)
+            .ok_or_else(|| format!("the number of retries must be at most {MAX_RETRIES}")),
+        Err(_) => Err(format!("`{s}` is not a whole number (0 to {MAX_RETRIES})")),
+    }
+}
+
+/// A boolean flag's environment twin (`STEADY_NO_LOCK=1`): the words `env::flag` accepts, and
+/// an error for anything else, rather than taking a typo for "yes".
+fn parse_flag(s: &str) -> Result<bool, String> {
+    env::flag_value(s)
+        .ok_or_else(|| format!("`{s}` is not 1 or 0 (nor true/false, yes/no, on/off)"))
 }
 
 fn parse_env_pair(s: &str) -> Result<(String, String), String> {

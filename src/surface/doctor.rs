@@ -93,6 +93,10 @@ pub fn run(settings: &Settings) -> Outcome {
             "lock",
             own_lock.unwrap_or_else(|| describe_lock(settings, &dir)),
         ));
+        #[cfg(feature = "postgres")]
+        if let Some(server) = settings.lock_server.as_ref().filter(|_| !settings.no_lock) {
+            lines.push(("remote lock", describe_remote(server, settings)));
+        }
         if let Some(i) = inv.filter(|_| plan.writes) {
             let clean = match crate::recovery::clean::check_cleanable(i.installer, &dir) {
                 Ok(()) => format!("after a failure: {}", clean_words(i.installer)),
@@ -146,18 +150,7 @@ pub fn run(settings: &Settings) -> Outcome {
                 .join("; ")
         },
     ));
-    let known: Vec<String> = MITIGATIONS
-        .iter()
-        .map(|m| {
-            format!(
-                "{} ({}, {})",
-                trigger_words(m.trigger),
-                m.reason,
-                m.upstream
-            )
-        })
-        .collect();
-    lines.push(("known", known.join("; ")));
+    lines.push(("known", known_words(inv.map(|i| i.installer))));
     lines.push(("facts", describe_facts(&facts)));
 
     let mut out = std::io::stdout().lock();
@@ -167,6 +160,53 @@ pub fn run(settings: &Settings) -> Outcome {
         }
     }
     Outcome::Success
+}
+
+/// The workarounds that could apply to this installer, some day, with their reasons: every
+/// row sets the installer's concurrency knob, so an installer without one (pip, npm) has none,
+/// and a command steady does not know has none either.
+fn known_words(installer: Option<&crate::installer::Installer>) -> String {
+    let Some(i) = installer else {
+        return "none (not an installer steady knows)".into();
+    };
+    if i.recovery.concurrency_env.is_none() {
+        return format!(
+            "none for {} (it has no concurrency setting for steady to lower)",
+            i.name
+        );
+    }
+    MITIGATIONS
+        .iter()
+        .map(|m| {
+            format!(
+                "{} ({}, {})",
+                trigger_words(m.trigger),
+                m.reason,
+                m.upstream
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// The `--lock-url` lock the run would also take. doctor takes no lock and opens no
+/// connection, so it says where and under which name, not who holds it now.
+#[cfg(feature = "postgres")]
+fn describe_remote(server: &crate::lock::remote::postgres::Server, settings: &Settings) -> String {
+    let name = match &settings.lock_namespace {
+        Some(ns) => format!("namespace `{ns}`"),
+        None => "the cache's canonical path".to_owned(),
+    };
+    format!(
+        "{} advisory lock in PostgreSQL at {}, named by {name}, taken after the local one \
+         (doctor does not connect to see its holder)",
+        if settings.shared {
+            "a shared"
+        } else {
+            "an exclusive"
+        },
+        server.shown()
+    )
 }
 
 fn clean_words(i: &crate::installer::Installer) -> String {

@@ -3,15 +3,23 @@
 //! that shell, and the block between the wrapper markers is repeated once per wrapped command
 //! with `@NAME@` set. Names are checked here before they reach a script, so the scripts never
 //! need to quote them.
+//!
+//! What a name is comes from `installer::identify`, the same reading a wrapped run gets: an
+//! installer's program (`uv`, `pip3.12`) or run launcher (`uvx`, `npx`: steady execs those
+//! unchanged, as it does `uv run`) gets the plain wrapper; a Python interpreter (`python3`),
+//! which steady knows only through `-m <installer>`, gets a wrapper that sends only those calls
+//! through steady, since every script run would otherwise pass through it; anything else is
+//! wrapped as asked, with a warning, since steady would only exec it.
 
 use std::borrow::Cow;
-use std::ffi::OsStr;
+use std::ffi::{OsStr, OsString};
 use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use crate::exit::Outcome;
+use crate::installer;
 use crate::surface::cli::{InitArgs, InitShell};
 use crate::ui;
 
@@ -19,9 +27,15 @@ const BASH: &str = include_str!("../../shell/steady.bash");
 const ZSH: &str = include_str!("../../shell/steady.zsh");
 const FISH: &str = include_str!("../../shell/steady.fish");
 
-/// The lines around the one wrapper definition in each template.
+/// The lines around the wrapper definitions in each template: the plain one, and the one for
+/// a Python interpreter.
 const BEGIN_WRAPPER: &str = "# @BEGIN_WRAPPER@\n";
 const END_WRAPPER: &str = "# @END_WRAPPER@\n";
+const BEGIN_PYTHON: &str = "# @BEGIN_PYTHON_WRAPPER@\n";
+const END_PYTHON: &str = "# @END_PYTHON_WRAPPER@\n";
+
+/// The word in a `--wrap` list that stands for the default set.
+const DEFAULT: &str = "default";
 
 /// Names no wrapper may take: the reserved words of bash, zsh and fish (a function by that
 /// name is never called, or fish refuses to define it), and the builtins the scripts themselves
@@ -32,7 +46,8 @@ const RESERVED: &str = "_ always and argparse begin break builtin case command c
     test then time typeset until while";
 
 pub fn run(args: &InitArgs) -> Outcome {
-    let names: Vec<&str> = args.wrap.iter().map(String::as_str).collect();
+    let names = expand(&args.wrap);
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
     let names = match checked(&names) {
         Ok(n) => n,
         Err(msg) => {
@@ -40,6 +55,12 @@ pub fn run(args: &InitArgs) -> Outcome {
             return Outcome::SteadyFailed;
         }
     };
+    let wrappers: Vec<(&str, Kind)> = names.iter().map(|n| (*n, kind(n))).collect();
+    for (name, k) in &wrappers {
+        if *k == Kind::Unknown {
+            warn_unknown(name, args.shell);
+        }
+    }
     let exe = match steady_path() {
         Ok(p) => p,
         Err(e) => {
@@ -52,9 +73,10 @@ pub fn run(args: &InitArgs) -> Outcome {
             "the path of the steady binary, `{}`, is not UTF-8, so a shell script cannot name it reliably",
             exe.display()
         ));
+        ui::hint("install steady under a UTF-8 path");
         return Outcome::SteadyFailed;
     };
-    let script = render(args.shell, exe, &names);
+    let script = render(args.shell, exe, &wrappers);
     match std::io::stdout().lock().write_all(script.as_bytes()) {
         // `steady init bash | head` is not a failure.
         Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
@@ -62,6 +84,70 @@ pub fn run(args: &InitArgs) -> Outcome {
             Outcome::SteadyFailed
         }
         _ => Outcome::Success,
+    }
+}
+
+/// What steady makes of a wrapped name, read through `installer::identify`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// An installer's program or run launcher: every call goes through steady.
+    Installer,
+    /// A Python interpreter: only `-m <installer module>` calls go through steady.
+    Python,
+    /// Nothing steady knows: wrapped as asked; steady execs it unless an option says otherwise.
+    Unknown,
+}
+
+fn kind(name: &str) -> Kind {
+    let argv = |words: &[&str]| -> Vec<OsString> { words.iter().map(OsString::from).collect() };
+    if installer::identify(&argv(&[name]), None).is_some() {
+        Kind::Installer
+    } else if installer::identify(&argv(&[name, "-m", "pip"]), None).is_some()
+        // Not a wrapper steady sees through (`nice -m pip` is `pip` under nice).
+        && installer::identify(&argv(&[name, "pip"]), None).is_none()
+    {
+        Kind::Python
+    } else {
+        Kind::Unknown
+    }
+}
+
+/// The `--wrap` list with `default` replaced by the default set: each installer's own entry
+/// points. Versioned names (`pip3.12`) are known but not in it: which exist differs from one
+/// machine to the next, and the script should not.
+fn expand(list: &[String]) -> Vec<String> {
+    let mut out = Vec::new();
+    for name in list {
+        if name == DEFAULT {
+            out.extend(installer::default_wrap());
+        } else {
+            out.push(name.clone());
+        }
+    }
+    out
+}
+
+/// A name steady does not know: it is still wrapped (the user asked), but said so, with the
+/// nearest known name when it looks like a slip.
+fn warn_unknown(name: &str, shell: InitShell) {
+    ui::warn(&format!(
+        "--wrap: steady knows no installer `{name}`; its function runs it through steady, which \
+         execs it unchanged"
+    ));
+    let known: Vec<&str> = installer::INSTALLERS
+        .iter()
+        .flat_map(|i| i.programs.iter().chain(i.run_launchers))
+        .copied()
+        .chain(["python", "python3"])
+        .collect();
+    match ui::did_you_mean(name, &known) {
+        Some(meant) => ui::hint(&format!("did you mean `{meant}`?")),
+        None => ui::hint(&format!(
+            "steady wraps installers (`steady init {} --wrap default,python3` adds Python's \
+             `-m pip`); see the README's Shell integration",
+            clap::ValueEnum::to_possible_value(&shell)
+                .map_or_else(|| "bash".to_owned(), |v| v.get_name().to_owned())
+        )),
     }
 }
 
@@ -112,7 +198,7 @@ fn name_problem(name: &str) -> Option<String> {
 }
 
 /// The script for `shell`, calling steady at `exe` and wrapping `names` (already checked).
-fn render(shell: InitShell, exe: &str, names: &[&str]) -> String {
+fn render(shell: InitShell, exe: &str, names: &[(&str, Kind)]) -> String {
     let (template, exe) = match shell {
         InitShell::Bash => (BASH, posix_quote(exe)),
         InitShell::Zsh => (ZSH, posix_quote(exe)),
@@ -121,17 +207,55 @@ fn render(shell: InitShell, exe: &str, names: &[&str]) -> String {
     let (head, rest) = template
         .split_once(BEGIN_WRAPPER)
         .expect("every shell/ template has a wrapper block");
-    let (wrapper, tail) = rest
+    let (wrapper, rest) = rest
         .split_once(END_WRAPPER)
         .expect("every shell/ template closes its wrapper block");
+    let (between, rest) = rest
+        .split_once(BEGIN_PYTHON)
+        .expect("every shell/ template has a Python wrapper block");
+    let (python, tail) = rest
+        .split_once(END_PYTHON)
+        .expect("every shell/ template closes its Python wrapper block");
+    // Between the two blocks is the comment of the Python one, said once before the first.
+    let mut python_comment = Some(between.trim_start_matches('\n'));
+    let modules = python_modules();
+    let python = python
+        .replace(
+            "@MODULE_PATTERNS@",
+            &modules
+                .iter()
+                .map(|m| format!("-m:{m}"))
+                .collect::<Vec<_>>()
+                .join(" | "),
+        )
+        .replace("@MODULE_WORDS@", &modules.join(" "));
     let mut out = head.replace("@STEADY@", &exe);
-    for (i, name) in names.iter().enumerate() {
-        if i > 0 {
+    let mut first = true;
+    for (name, kind) in names {
+        if !first {
             out.push('\n');
         }
-        out.push_str(&wrapper.replace("@NAME@", name));
+        first = false;
+        match kind {
+            Kind::Python => {
+                out.push_str(python_comment.take().unwrap_or_default());
+                out.push_str(&python.replace("@NAME@", name));
+            }
+            _ => out.push_str(&wrapper.replace("@NAME@", name)),
+        }
     }
     out.push_str(&tail.replace("@STEADY@", &exe));
+    out
+}
+
+/// The `python -m` modules of every installer (`pip`, `uv`, …), in table order.
+fn python_modules() -> Vec<&'static str> {
+    let mut out: Vec<&'static str> = Vec::new();
+    for m in installer::INSTALLERS.iter().flat_map(|i| i.modules.iter()) {
+        if !out.contains(m) {
+            out.push(m);
+        }
+    }
     out
 }
 
@@ -196,8 +320,25 @@ mod tests {
     #[test]
     fn templates_render_without_placeholders() {
         for shell in [InitShell::Bash, InitShell::Zsh, InitShell::Fish] {
-            let out = render(shell, "/opt/steady/bin/steady", &["uv", "pip"]);
-            for placeholder in ["@STEADY@", "@NAME@", "@BEGIN_WRAPPER@", "@END_WRAPPER@"] {
+            let out = render(
+                shell,
+                "/opt/steady/bin/steady",
+                &[
+                    ("uv", Kind::Installer),
+                    ("pip", Kind::Installer),
+                    ("python3", Kind::Python),
+                ],
+            );
+            for placeholder in [
+                "@STEADY@",
+                "@NAME@",
+                "@BEGIN_WRAPPER@",
+                "@END_WRAPPER@",
+                "@BEGIN_PYTHON_WRAPPER@",
+                "@END_PYTHON_WRAPPER@",
+                "@MODULE_PATTERNS@",
+                "@MODULE_WORDS@",
+            ] {
                 assert!(
                     !out.contains(placeholder),
                     "{shell:?} left {placeholder}:\n{out}"
@@ -207,12 +348,13 @@ mod tests {
                 out.contains("/opt/steady/bin/steady --"),
                 "{shell:?}:\n{out}"
             );
-            for name in ["uv", "pip"] {
+            for name in ["uv", "pip", "python3"] {
                 assert!(
                     out.contains(&format!("function {name}")),
                     "{shell:?}:\n{out}"
                 );
             }
+            assert!(out.contains("pip"), "{shell:?}:\n{out}");
         }
     }
 
@@ -224,6 +366,33 @@ mod tests {
         assert!(checked(&names).is_ok());
         for not_installer in ["uvx", "make", "cargo", "python"] {
             assert!(!names.contains(&not_installer), "{names:?}");
+        }
+    }
+
+    #[test]
+    fn kinds_follow_identify() {
+        for name in ["uv", "pip", "pip3.12", "uvx", "npx", "npm", "cargo"] {
+            assert_eq!(kind(name), Kind::Installer, "{name}");
+        }
+        for name in ["python", "python3", "python3.12"] {
+            assert_eq!(kind(name), Kind::Python, "{name}");
+        }
+        for name in ["nosuch", "make", "env", "nice", "pythonx"] {
+            assert_eq!(kind(name), Kind::Unknown, "{name}");
+        }
+    }
+
+    #[test]
+    fn default_expands_in_place() {
+        let list: Vec<String> = ["python3", "default", "uvx"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let out = expand(&list);
+        assert_eq!(out.first().map(String::as_str), Some("python3"));
+        assert_eq!(out.last().map(String::as_str), Some("uvx"));
+        for d in installer::default_wrap() {
+            assert!(out.contains(&d), "{d} missing from {out:?}");
         }
     }
 

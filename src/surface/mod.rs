@@ -5,6 +5,8 @@
 pub mod cli;
 pub mod completions;
 pub mod doctor;
+pub mod explain;
 pub mod init;
 pub mod settings;
 pub mod status;
+pub mod usage;

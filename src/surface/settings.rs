@@ -1,5 +1,7 @@
 //! Turns what the user typed (flags, and their `STEADY_*` twins through clap) into the run's
 //! validated `Settings`. The only place that reads steady's own environment besides `env`.
+//! An error's text is `what happened`, optionally followed by `\nhint: what to do`, which
+//! `main` prints as two lines.
 
 use std::time::Duration;
 
@@ -41,7 +43,10 @@ pub fn from_cli(args: RunArgs, matches: &clap::ArgMatches) -> anyhow::Result<Set
         );
     }
     if args.locks.iter().any(|l| l.as_os_str().is_empty()) {
-        anyhow::bail!("--lock must not be empty (STEADY_LOCK takes paths separated by `:`)");
+        anyhow::bail!(
+            "--lock must not be empty\nhint: STEADY_LOCK takes paths separated by `:`, e.g. \
+             STEADY_LOCK=.venv:node_modules"
+        );
     }
     if args
         .cache
@@ -63,7 +68,7 @@ pub fn from_cli(args: RunArgs, matches: &clap::ArgMatches) -> anyhow::Result<Set
         let _ = args.lock_ping;
         anyhow::bail!(
             "--lock-url needs PostgreSQL support, which this steady was built without \
-             (cargo feature `postgres`); rebuild with the default features, or drop --lock-url"
+             (cargo feature `postgres`)\nhint: rebuild with the default features, or drop --lock-url"
         );
     }
     if let Some(ns) = &args.lock_namespace {

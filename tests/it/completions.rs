@@ -155,3 +155,85 @@ complete -C 'steady --ti'";
         assert!(words.contains(&want), "no `{want}` in:\n{text}");
     }
 }
+
+/// Every `--option` a completion script offers is one `steady --help` shows: hidden test knobs
+/// (`--lock-ping`, `--lock-progress`) are not offered.
+#[test]
+fn completions_offer_only_options_that_help_shows() {
+    let ctx = Ctx::new();
+    let options = |text: &str| -> Vec<String> {
+        let mut v: Vec<String> = text
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
+            .filter(|w| w.starts_with("--") && w.len() > 2 && w.as_bytes()[2].is_ascii_lowercase())
+            .map(str::to_owned)
+            .collect();
+        v.sort();
+        v.dedup();
+        v
+    };
+    let mut shown = options(&stdout(&run(ctx.steady().arg("--help"))));
+    for sub in ["init", "doctor", "completions", "status"] {
+        shown.extend(options(&stdout(&run(ctx.steady().args([sub, "--help"])))));
+    }
+    for (_, file) in FILES {
+        let script = std::fs::read_to_string(committed(file)).unwrap();
+        for opt in options(&script) {
+            assert!(
+                shown.contains(&opt),
+                "completions/{file} offers {opt}, which --help hides"
+            );
+        }
+        assert!(
+            !script.contains("lock-ping") && !script.contains("lock-progress"),
+            "{file}"
+        );
+    }
+}
+
+/// The README's recipe for each shell, followed literally in a fresh HOME: the script written
+/// where the README says, and the shell completing `steady --ti` from there.
+#[test]
+fn readme_recipes_enable_completions() {
+    let ctx = Ctx::new();
+    std::os::unix::fs::symlink(steady_bin(), ctx.bin().join("steady")).unwrap();
+    let in_home = |shell: &str, args: &[&str], script: &str| {
+        let program = require(shell)?;
+        let mut cmd = ctx.command(program);
+        cmd.args(args).arg(script).current_dir(ctx.home());
+        Some(run(&mut cmd))
+    };
+    let bash = r#"
+source <(steady completions bash)
+set +u
+COMP_WORDS=(steady --ti); COMP_CWORD=1
+_steady steady --ti steady
+printf '%s\n' "${COMPREPLY[@]}"
+"#;
+    if let Some(out) = in_home(
+        "bash",
+        &["--noprofile", "--norc", "-euo", "pipefail", "-c"],
+        bash,
+    ) {
+        assert_loaded("bash", &out);
+        assert_eq!(stdout(&out), "--timeout\n");
+    }
+    let zsh = r#"
+mkdir -p ~/.zfunc && steady completions zsh > ~/.zfunc/_steady
+fpath=(~/.zfunc $fpath)
+autoload -Uz compinit && compinit -u -d "$HOME/.zcompdump"
+print -r -- "binding:${_comps[steady]}"
+"#;
+    if let Some(out) = in_home("zsh", &["--no-rcs", "-euo", "pipefail", "-c"], zsh) {
+        assert_loaded("zsh", &out);
+        assert_eq!(stdout(&out), "binding:_steady\n");
+    }
+    let fish = "mkdir -p ~/.config/fish/completions
+steady completions fish > ~/.config/fish/completions/steady.fish
+complete -C 'steady --ti'";
+    // Not --no-config: that also skips the user's completions directory, which is the point.
+    // HOME is the test's own, with no config.fish.
+    if let Some(out) = in_home("fish", &["--private", "-c"], fish) {
+        assert_loaded("fish", &out);
+        assert!(stdout(&out).starts_with("--timeout\t"), "{}", stdout(&out));
+    }
+}

@@ -5,6 +5,9 @@ mod common;
 /// The committed completion scripts: fresh against `steady completions`, and loading in their
 /// shells.
 mod completions;
+/// The field corpus of real installer messages replayed through the binary, and `doctor
+/// --explain-output` on it.
+mod field;
 /// Real cache damage for uv, pip, npm, pnpm, yarn and bun, healed through steady with the real
 /// installer; uv's silent success (exit 0, files missing) caught after the fact.
 mod heal;
@@ -18,12 +21,20 @@ mod lock;
 /// stopped or frozen server, re-taking a lost lock, timeouts naming the holder, shared mode,
 /// nesting, password logins and bad URLs (reliability.md R27). Each test starts its own server.
 mod pglock;
+/// The README's transcripts replayed against the real steady, and `--help`'s examples.
+mod readme;
 /// Recovery: classification, targeted cleans, cache checks, mitigations, report, doctor.
 mod recover;
 /// The run pipeline: exit codes, serialization, retry and clean, real uv and pip, exec.
 mod run;
 /// `steady init`: the scripts in real bash, zsh and fish, where each wrapped call really went.
 mod shell;
+/// What the user touches besides a wrapped run: messages naming what was typed, boolean
+/// variables, `--help`, `-q`, GitHub Actions annotations, `doctor`'s workarounds.
+mod surface;
+/// Issue 14, the process cases: survivors, piped stdin, timeouts, daemons, leftovers of a
+/// killed holder, bounded retries, honest messages.
+mod trust_process;
 /// The watchdog: tree kill, escapees, stall detection, deadline, signals, PID 1, terminals,
 /// byte-exact output, bounded memory, one thread, process limits (requirements R13-R20).
 mod watchdog;

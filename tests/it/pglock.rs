@@ -22,7 +22,7 @@ const LONG: Duration = Duration::from_secs(30);
 const TAKEOVER: Duration = Duration::from_secs(2);
 
 /// A PostgreSQL server of one test, stopped and removed when dropped.
-struct Pg {
+pub(crate) struct Pg {
     dir: tempfile::TempDir,
     bin: PathBuf,
     port: u16,
@@ -70,7 +70,7 @@ fn free_port() -> u16 {
 
 impl Pg {
     /// A server with initdb's trust authentication; `hba`, when given, replaces pg_hba.conf.
-    fn start(hba: Option<&str>) -> Option<Pg> {
+    pub(crate) fn start(hba: Option<&str>) -> Option<Pg> {
         if !cfg!(feature = "postgres") {
             skip("steady was built without the `postgres` feature");
             return None;
@@ -178,12 +178,12 @@ impl Pg {
         cmd
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
     }
 
     /// Runs SQL as the superuser over TCP; its rows, one per line.
-    fn sql(&self, sql: &str) -> String {
+    pub(crate) fn sql(&self, sql: &str) -> String {
         let out = Command::new(self.bin.join("psql"))
             .args([
                 "-h",
@@ -208,14 +208,14 @@ impl Pg {
     }
 
     /// Sessions waiting for an advisory lock.
-    fn advisory_waiters(&self) -> usize {
+    pub(crate) fn advisory_waiters(&self) -> usize {
         self.sql("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")
             .parse()
             .unwrap_or(0)
     }
 
     /// The server process of the steady session whose holder is `pid`.
-    fn backend_of(&self, pid: u32) -> Option<i32> {
+    pub(crate) fn backend_of(&self, pid: u32) -> Option<i32> {
         self.sql(&format!(
             "SELECT pid FROM pg_stat_activity WHERE application_name LIKE 'steady {pid}@%'"
         ))
@@ -260,7 +260,7 @@ impl Drop for Continue {
 }
 
 /// `hold`: says it is inside (touches `$1`), then stays until `$2` exists.
-fn holder(ctx: &Ctx) {
+pub(crate) fn holder(ctx: &Ctx) {
     ctx.fixture(
         "hold",
         "touch \"$1\"\ni=0\nwhile [ ! -e \"$2\" ]; do sleep 0.05; i=$((i+1)); [ $i -gt 1200 ] && exit 9; done\n",
@@ -270,7 +270,7 @@ fn holder(ctx: &Ctx) {
 /// `family`: starts a child and a `setsid` escapee, writes all three pids to `$1`, says it is
 /// inside (touches `$2`) and waits. With `$3`, it counts its runs there and from the second
 /// on only touches `$2` and succeeds.
-fn family(ctx: &Ctx) {
+pub(crate) fn family(ctx: &Ctx) {
     ctx.fixture(
         "family",
         "if [ -n \"$3\" ]; then\n\
@@ -288,7 +288,7 @@ fn family(ctx: &Ctx) {
 
 /// steady as one "machine": its own TMPDIR, lock directory and cache, meeting the others at
 /// namespace `fleet` on `pg`.
-fn machine(ctx: &Ctx, pg: &Pg, name: &str) -> Command {
+pub(crate) fn machine(ctx: &Ctx, pg: &Pg, name: &str) -> Command {
     machine_at(ctx, &pg.url(), name)
 }
 

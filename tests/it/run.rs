@@ -123,6 +123,10 @@ fn not_executable_is_126_and_not_found_is_127_without_retry() {
         };
         let out = run(ctx.steady().args(extra).arg("--").arg(&plain));
         assert_eq!(code(&out), 126, "{}", stderr(&out));
+        // A path through a file (ENOTDIR) is not executable either, as in a shell, whether
+        // steady execs it or supervises it.
+        let out = run(ctx.steady().args(extra).arg("--").arg(plain.join("x")));
+        assert_eq!(code(&out), 126, "{}", stderr(&out));
         let out = run(ctx
             .steady()
             .args(extra)

@@ -608,3 +608,151 @@ fn fish_script_is_formatted_as_fish_indent_wants() {
         "run `fish_indent -w shell/steady.fish`"
     );
 }
+
+/// The init line with `--wrap LIST`, as a user would write it in each shell.
+fn init_with(sh: Shell, wrap: &str) -> String {
+    match sh {
+        Shell::Fish => format!("steady init fish --wrap {wrap} | source"),
+        _ => format!(r#"eval "$(steady init {} --wrap {wrap})""#, sh.name()),
+    }
+}
+
+#[test]
+fn wrap_warns_about_names_steady_does_not_know_and_still_wraps_them() {
+    let ctx = setup();
+    for sh in SHELLS {
+        let Some((functions, _, out)) = added_names(&ctx, sh, &init_with(sh, "uv,nosuch,pyp"))
+        else {
+            continue;
+        };
+        assert!(out.status.success(), "{sh:?}: {}", stderr(&out));
+        assert_eq!(functions, ["__steady_run", "nosuch", "pyp", "uv"], "{sh:?}");
+        let err = stderr(&out);
+        // Sourced twice: each name is warned about once per sourcing, uv never.
+        let about = |name: &str| {
+            err.lines()
+                .filter(|l| l.starts_with("steady: --wrap: ") && l.contains(&format!("`{name}`")))
+                .count()
+        };
+        assert_eq!(
+            (about("nosuch"), about("pyp"), about("uv")),
+            (2, 2, 0),
+            "{sh:?}:\n{err}"
+        );
+        assert!(err.contains("hint: did you mean `pip`?"), "{sh:?}:\n{err}");
+    }
+}
+
+#[test]
+fn wrap_knows_launchers_versioned_pips_python_and_default() {
+    let ctx = setup();
+    for sh in SHELLS {
+        let init = init_with(sh, "default,uvx,npx,pip3.12,python3,python3.12");
+        let Some((functions, _, out)) = added_names(&ctx, sh, &init) else {
+            continue;
+        };
+        assert_ok(sh, &out);
+        for name in [
+            "uv",
+            "pip",
+            "npm",
+            "composer",
+            "uvx",
+            "npx",
+            "pip3.12",
+            "python3",
+            "python3.12",
+        ] {
+            assert!(
+                functions.iter().any(|f| f == name),
+                "{sh:?}: no {name} in {functions:?}"
+            );
+        }
+    }
+    // The default set, counted: what the README says.
+    let out = run(ctx.steady().args(["init", "bash"]));
+    let count = stdout(&out)
+        .lines()
+        .filter(|l| l.starts_with("function ") && !l.contains("__steady"))
+        .count();
+    assert_eq!(count, 17, "{}", stdout(&out));
+}
+
+#[test]
+fn python_wrapper_sends_only_installer_modules_through_steady() {
+    let ctx = setup();
+    // Reports in the fake pip's words, so `Report` reads it.
+    ctx.fixture(
+        "python3",
+        r#"
+printf 'pip %s: held=%s ppid=%s parent=%s exe=%s\n' "$*" "${STEADY_HELD_LOCKS:+yes}" "$PPID" \
+    "$(cat /proc/$PPID/comm)" "$(readlink /proc/$PPID/exe)"
+exit "${FAKE_EXIT:-0}"
+"#,
+    );
+    for sh in SHELLS {
+        let init = init_with(sh, "python3");
+        let exit3 = sh.status_of("python3 -m pip install y", "status");
+        let lines = [
+            init.as_str(),
+            sh.print_pid(),
+            "python3 -m pip install x",
+            "python3 -c pass",
+            "python3 -m pip list",
+            "python3 -m http.server --help",
+            "python3",
+            "command python3 -m pip install x",
+            "echo end",
+        ];
+        let Some(out) = run_script(&ctx, sh, &lines) else {
+            continue;
+        };
+        assert_ok(sh, &out);
+        let r = Report::parse(&out);
+        assert_eq!(r.calls.len(), 6, "{sh:?}:\n{}", r.stdout);
+        r.via_steady(sh, 0);
+        for i in 1..6 {
+            r.direct(sh, i);
+        }
+        // The command's own exit status comes back through the wrapper.
+        let Some(mut cmd) = sh.command(&ctx, &[init.as_str(), exit3.as_str()].join("\n")) else {
+            continue;
+        };
+        let out = run(cmd
+            .env("PIP_CACHE_DIR", ctx.cache())
+            .env("FAKE_EXIT", "3")
+            .env("STEADY_RETRIES", "0"));
+        assert!(
+            stdout(&out).contains("status=3"),
+            "{sh:?}: {}{}",
+            stdout(&out),
+            stderr(&out)
+        );
+    }
+}
+
+#[test]
+fn steady_disable_with_an_unknown_value_is_refused() {
+    let ctx = setup();
+    for sh in SHELLS {
+        let lines = [sh.init_line(), &sh.status_of("pip install x", "status")];
+        let Some(mut cmd) = sh.command(&ctx, &lines.join("\n")) else {
+            continue;
+        };
+        let out = run(cmd
+            .env("PIP_CACHE_DIR", ctx.cache())
+            .env("STEADY_DISABLE", "maybe"));
+        let (text, err) = (stdout(&out), stderr(&out));
+        assert!(!text.contains("pip install"), "{sh:?}: pip ran:\n{text}");
+        assert!(text.contains("status=125"), "{sh:?}:\n{text}{err}");
+        assert_eq!(
+            err.lines().next(),
+            Some("steady: STEADY_DISABLE must be 1 or 0, got `maybe`"),
+            "{sh:?}:\n{err}"
+        );
+        assert!(
+            err.lines().nth(1).is_some_and(|l| l.starts_with("hint: ")),
+            "{sh:?}:\n{err}"
+        );
+    }
+}
