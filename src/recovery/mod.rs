@@ -4,7 +4,8 @@
 //! same package comes back; lower concurrency after resource exhaustion; apply the hang
 //! mitigation after a hang; never clean for a hang, a timeout, a network error or a process
 //! limit. Cleans run the installer's own commands, only on a directory that passes the safety
-//! checks of `clean::check_cleanable`.
+//! checks of `clean::check_cleanable`. A success that installed from damaged entries (uv's
+//! silent success) is turned into a corruption failure by `silent_damage`.
 
 pub mod classify;
 pub mod clean;
@@ -19,7 +20,7 @@ use std::time::Duration;
 use crate::attempt;
 use crate::failure::Failure;
 use crate::installer::locate;
-use crate::installer::{FullClean, Installer, Invocation, PackageClean, Verify};
+use crate::installer::{FullClean, Installer, Invocation, Layout, PackageClean, Verify};
 use crate::recovery::classify::Diagnosis;
 use crate::recovery::clean::remove;
 use crate::recovery::retry::RetryPolicy;
@@ -31,6 +32,8 @@ use mitigate::{Applied, Facts, Trigger};
 const CLEAN_TIMEOUT: Duration = Duration::from_secs(120);
 /// The most packages cleaned one by one in a run before a full clean is cheaper.
 const MAX_TARGETED: usize = 16;
+/// The signature of a success that installed from damaged cache entries (`silent_damage`).
+pub const SILENT_DAMAGE: &str = "exit 0, installed from a damaged cache entry";
 
 /// When the cache is cleared before a retry (`--clean`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -213,6 +216,68 @@ impl<'a> Recovery<'a> {
             .flat_map(|p| [OsString::from(flag), OsString::from(p)]);
         args.splice(at..at, extra);
         inv.launcher.iter().cloned().chain(args).collect()
+    }
+
+    /// After an attempt that succeeded: whether it installed from damaged cache entries (a
+    /// silent success, the worst outcome: uv installs an archive entry with files missing and
+    /// exits 0). Runs only where it is needed: a cache layout steady can check, and a command
+    /// that installs into an environment and can be told to reinstall. It checks the entries of
+    /// the packages the output says were installed (nothing when nothing was), or every entry
+    /// when the output cannot say (`-q`). A damaged one makes the attempt a corruption
+    /// failure, so `after_failure` evicts every damaged entry and reinstalls them.
+    pub fn silent_damage(&self, output: &str) -> Option<Diagnosis> {
+        let inv = self.inv?;
+        let cache = self.cache.as_deref()?;
+        let r = &inv.installer.recovery;
+        if r.reinstall_flag.is_none() || !inv.subcommand_in(r.reinstall_in) {
+            return None;
+        }
+        let started = std::time::Instant::now();
+        let (damaged, what) = match r.verify {
+            Some(Verify::Layout(Layout::UvArchive)) => match verify::uv_installed(output) {
+                Some(names) if names.is_empty() => {
+                    ui::detail(&format!(
+                        "the output says nothing was installed: no cache check ({:.2} ms)",
+                        started.elapsed().as_secs_f64() * 1e3
+                    ));
+                    return None;
+                }
+                Some(names) => {
+                    let (damaged, scanned) = verify::uv_installed_damaged(cache, &names);
+                    let how = if scanned == 0 {
+                        String::new()
+                    } else {
+                        format!(
+                            " ({scanned} not found through uv's pointers: the cache was scanned)"
+                        )
+                    };
+                    let n = plural(names.len(), "package");
+                    (damaged, format!("the {n} installed{how}"))
+                }
+                None => (verify::uv_archive(cache), "every package".to_owned()),
+            },
+            _ => return None,
+        };
+        ui::detail(&format!(
+            "checked the cache entries of {what} after the success in {:.2} ms: {}",
+            started.elapsed().as_secs_f64() * 1e3,
+            if damaged.is_empty() {
+                "none damaged".to_owned()
+            } else {
+                format!("damaged: {}", damaged.join(", "))
+            }
+        ));
+        let first = damaged.first()?.clone();
+        ui::warn(&format!(
+            "the command exited 0, but installed {} from damaged cache entries (files listed in RECORD are missing): the install is incomplete",
+            damaged.join(", ")
+        ));
+        Some(Diagnosis {
+            failure: Failure::Corruption,
+            signature: Some(SILENT_DAMAGE),
+            package: Some(first),
+            repair: &[],
+        })
     }
 
     /// Decides what follows failed attempt number `attempt` (from 1).
@@ -574,6 +639,14 @@ impl Recovery<'_> {
     }
 }
 
+fn plural(n: usize, what: &str) -> String {
+    if n == 1 {
+        format!("1 {what}")
+    } else {
+        format!("{n} {what}s")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -799,6 +872,39 @@ mod tests {
             &[("UV_CONCURRENT_INSTALLS".into(), "3".into())],
         );
         assert!(mine.mitigation(Trigger::AfterHang).is_none());
+    }
+
+    #[test]
+    fn a_success_is_checked_only_where_it_installed_from_a_checkable_cache() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("archive-v0/x");
+        let info = root.join("gamma-1.0.dist-info");
+        std::fs::create_dir_all(&info).unwrap();
+        std::fs::write(info.join("METADATA"), "Name: gamma\n").unwrap();
+        std::fs::write(
+            info.join("RECORD"),
+            "gamma/data.py,,\ngamma-1.0.dist-info/METADATA,,\n",
+        )
+        .unwrap();
+        let said = "Installed 1 package in 3ms\n + gamma==1.0\n";
+        let check = |cmd: &[&str], cache: Option<PathBuf>, output: &str| {
+            let i = inv(cmd);
+            Recovery::new(Some(&i), cache, policy(CleanMode::Auto), false, &[])
+                .silent_damage(output)
+        };
+        let cache = Some(dir.path().to_path_buf());
+        let d = check(&["uv", "pip", "install", "gamma"], cache.clone(), said).unwrap();
+        assert_eq!(d.failure, Failure::Corruption);
+        assert_eq!(d.package.as_deref(), Some("gamma"));
+        assert_eq!(d.signature, Some(SILENT_DAMAGE));
+        // Quiet: every entry is checked.
+        assert!(check(&["uv", "sync", "-q"], cache.clone(), "").is_some());
+        // Nothing installed, no environment written, no cache, or a layout steady cannot check.
+        let audited = "Audited 1 package in 1ms\n";
+        assert!(check(&["uv", "pip", "install", "gamma"], cache.clone(), audited).is_none());
+        assert!(check(&["uv", "lock"], cache.clone(), said).is_none());
+        assert!(check(&["uv", "pip", "install", "gamma"], None, said).is_none());
+        assert!(check(&["npm", "ci"], cache, said).is_none());
     }
 
     #[test]

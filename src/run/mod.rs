@@ -565,7 +565,9 @@ impl Supervisor<'_> {
         if attempt_no > 1 {
             ui::group_end();
         }
-        Ok(Done::classify(self.inv, result, lock_lost, attempt_no))
+        Ok(Done::classify(
+            self.inv, recovery, result, lock_lost, attempt_no,
+        ))
     }
 
     /// What follows an attempt: stop, or retry with a clean and mitigations.
@@ -577,7 +579,7 @@ impl Supervisor<'_> {
         stdin: &Replay,
     ) -> Step {
         let s = self.settings;
-        let step = if done.result.ending.succeeded() {
+        let step = if !done.failed {
             Step::Stop("succeeded".into())
         } else if done.lock_lost.is_some() {
             // Not the command's failure: nothing to clean or mitigate. The lock is taken
@@ -609,8 +611,7 @@ impl Supervisor<'_> {
         };
         match step {
             Step::Stop(why) => {
-                if !done.result.ending.succeeded()
-                    && !matches!(done.diag.failure, crate::failure::Failure::NotRunnable)
+                if done.failed && !matches!(done.diag.failure, crate::failure::Failure::NotRunnable)
                 {
                     ui::detail(&format!("not retrying: {why}"));
                 }
@@ -791,12 +792,15 @@ struct Done {
     lock_lost: Option<String>,
     /// The failure in words: the lost lock's reason, else the diagnosis.
     class: String,
+    /// It failed: it did not succeed, or it succeeded from damaged cache entries.
+    failed: bool,
 }
 
 impl Done {
     /// Classifies how attempt `attempt_no` ended and says so (`-v`).
     fn classify(
         inv: Option<&Invocation>,
+        recovery: &Recovery,
         result: attempt::AttemptResult,
         lock_lost: Option<String>,
         attempt_no: u32,
@@ -806,13 +810,21 @@ impl Done {
             String::from_utf8_lossy(&result.stdout_tail),
             String::from_utf8_lossy(&result.stderr_tail)
         );
-        let diag = classify::classify(inv.map(|i| i.installer), &result.ending, &tail);
+        // A success that installed from damaged cache entries is a corruption failure.
+        let silent = result
+            .ending
+            .succeeded()
+            .then(|| recovery.silent_damage(&tail))
+            .flatten();
+        let failed = !result.ending.succeeded() || silent.is_some();
+        let diag = silent
+            .unwrap_or_else(|| classify::classify(inv.map(|i| i.installer), &result.ending, &tail));
         let class = lock_lost.clone().unwrap_or_else(|| describe(&diag));
         ui::detail(&format!(
             "attempt {attempt_no} ended after {}: {}{}",
             ui::human(result.duration),
             result.ending.describe(),
-            if result.ending.succeeded() {
+            if !failed {
                 String::new()
             } else {
                 format!(" ({class})")
@@ -823,6 +835,7 @@ impl Done {
             diag,
             lock_lost,
             class,
+            failed,
         }
     }
 
@@ -845,7 +858,7 @@ impl Done {
             },
             class: match self.lock_lost {
                 Some(_) => Some("lock lost"),
-                None => (!ending.succeeded()).then(|| self.diag.failure.name()),
+                None => self.failed.then(|| self.diag.failure.name()),
             },
             signature: self.diag.signature,
             package: self.diag.package.clone(),

@@ -8,6 +8,9 @@ mod completions;
 /// The field corpus of real installer messages replayed through the binary, and `doctor
 /// --explain-output` on it.
 mod field;
+/// Real cache damage for uv, pip, npm, pnpm, yarn and bun, healed through steady with the real
+/// installer; uv's silent success (exit 0, files missing) caught after the fact.
+mod heal;
 /// Every installer row against the real installer: cache resolution, provoked failures, cleans
 /// without a command (safe removal), apt's own lock, wrappers.
 mod installers;
