@@ -7,7 +7,6 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-
 use super::holders::{Holder, MARKER_PREFIX, holder_of};
 use super::{LockError, Plan};
 use crate::sys;

@@ -32,15 +32,15 @@ mod shell;
 /// What the user touches besides a wrapped run: messages naming what was typed, boolean
 /// variables, `--help`, `-q`, GitHub Actions annotations, `doctor`'s workarounds.
 mod surface;
+/// Issue 14, trust under attack: no survivor, no deleted file, no overlap, no silent success;
+/// one test per case, each asserting behaviour (pids, files, overlaps, bytes, exit codes).
+mod trust;
 /// Issue 14, the lock and clean cases: renames, odd paths, nested runs, symlinked and system
 /// caches, a lock lost during a clean.
 mod trust_lock;
 /// Issue 14, the process cases: survivors, piped stdin, timeouts, daemons, leftovers of a
 /// killed holder, bounded retries, honest messages.
 mod trust_process;
-/// Issue 14, trust under attack: no survivor, no deleted file, no overlap, no silent success;
-/// one test per case, each asserting behaviour (pids, files, overlaps, bytes, exit codes).
-mod trust;
 /// The watchdog: tree kill, escapees, stall detection, deadline, signals, PID 1, terminals,
 /// byte-exact output, bounded memory, one thread, process limits (requirements R13-R20).
 mod watchdog;

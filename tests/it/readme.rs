@@ -433,3 +433,35 @@ fn normalize_blurs_only_what_varies() {
     );
     let _ = Path::new(HOME);
 }
+
+/// The README's promises name the tests that hold steady to them: every one it names exists
+/// (a `module::*` names a module's tests by prefix), so a renamed or deleted test cannot leave
+/// a promise without its proof.
+#[test]
+fn readme_promises_name_tests_that_exist() {
+    let text = readme();
+    let start = text.find("\n## Promises").expect("a Promises section");
+    let section = &text[start + 1..];
+    let section = &section[..section[3..].find("\n## ").map_or(section.len(), |i| i + 3)];
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/it");
+    let mut named = 0;
+    for cell in section.split('`').skip(1).step_by(2) {
+        let Some((module, test)) = cell.split_once("::") else {
+            continue;
+        };
+        if !module.chars().all(|c| c.is_ascii_lowercase() || c == '_') {
+            continue;
+        }
+        let source =
+            std::fs::read_to_string(dir.join(format!("{module}.rs"))).unwrap_or_else(|_| {
+                panic!("the README names `{cell}`, but tests/it/{module}.rs is missing")
+            });
+        let found = match test.strip_suffix('*') {
+            Some(prefix) => source.contains(&format!("fn {prefix}")),
+            None => source.contains(&format!("fn {test}()")),
+        };
+        assert!(found, "the README names `{cell}`, which is not a test");
+        named += 1;
+    }
+    assert!(named >= 8, "the Promises section names only {named} tests");
+}
