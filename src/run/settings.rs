@@ -18,6 +18,17 @@ pub struct Settings {
     pub kill_after: Duration,
     pub retries: u32,
     pub backoff: Duration,
+    /// `--backoff-max`: the longest pause between two attempts.
+    pub backoff_max: Duration,
+    /// `--retry-on-exit`: exit codes retried even where steady would stop.
+    pub retry_on_exit: Vec<i32>,
+    /// `--retry-on-output`: patterns whose match in a failed attempt's output makes it
+    /// retried even where steady would stop.
+    pub retry_on_output: Vec<regex::Regex>,
+    /// `--on-retry`: a shell command run before each retry.
+    pub on_retry: Option<String>,
+    /// `--output on-failure`: the command's output is held and shown only if the run fails.
+    pub hold_output: bool,
     pub deadline: Option<Duration>,
     pub lock_timeout: Option<Duration>,
     pub no_lock: bool,

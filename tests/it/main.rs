@@ -5,6 +5,10 @@ mod common;
 /// The committed completion scripts: fresh against `steady completions`, and loading in their
 /// shells.
 mod completions;
+/// Issue 17, the retry rules users already write (`--retry-on-exit`, `--retry-on-output`,
+/// `STEADY_ATTEMPT`, `--on-retry`, `--backoff-max`), `--output on-failure`, and JSON Lines
+/// reports that keep every run.
+mod control;
 /// Every installer row against the real installer: cache resolution, provoked failures, cleans
 /// without a command (safe removal), apt's own lock, wrappers.
 mod installers;
