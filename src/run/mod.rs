@@ -4,6 +4,7 @@
 //! their own modules; this one only sequences them.
 
 pub mod held;
+mod hook;
 pub mod report;
 pub mod settings;
 
@@ -756,7 +757,7 @@ impl Supervisor<'_> {
         deadline: Option<Instant>,
     ) -> String {
         let s = self.settings;
-        let argv: Vec<OsString> = vec!["/bin/sh".into(), "-c".into(), cmd.into()];
+        let argv = hook::argv(cmd);
         let mut env = base_env.to_vec();
         env.extend(recovery.env.iter().map(|(k, v)| (k.into(), v.into())));
         let class = match &done.lock_lost {
