@@ -30,7 +30,7 @@ complete -c steady -n "__fish_steady_needs_command" -l stall -d 'Kill an attempt
 complete -c steady -n "__fish_steady_needs_command" -l retries -d 'Retries after a retryable failure (0 to 100)' -r
 complete -c steady -n "__fish_steady_needs_command" -l backoff -d 'First back-off delay before a retry; doubles each retry, capped at --backoff-max, with jitter' -r
 complete -c steady -n "__fish_steady_needs_command" -l backoff-max -d 'The longest back-off delay between two attempts' -r
-complete -c steady -n "__fish_steady_needs_command" -l retry-on-exit -d 'Also retry when the command exits with one of these codes, even where steady would stop (comma-separated, e.g. 3,75)' -r
+complete -c steady -n "__fish_steady_needs_command" -l retry-on-exit -d 'Also retry when the command exits with one of these codes, even where steady would stop (comma-separated, e.g. 3,75; 128+N for a death by signal N)' -r
 complete -c steady -n "__fish_steady_needs_command" -l retry-on-output -d 'Also retry a failed attempt whose output matches this regular expression, even where steady would stop (repeatable; matched against the last 64 KiB of each stream, `^` and `$` at line ends)' -r
 complete -c steady -n "__fish_steady_needs_command" -l on-retry -d 'A shell command run before each retry, after the clean, with STEADY_ATTEMPT (the failed attempt), STEADY_CLASS and STEADY_EXIT set; its failure is reported, not fatal' -r -f -a "(__fish_complete_command)"
 complete -c steady -n "__fish_steady_needs_command" -l deadline -d 'Budget for the whole run: lock wait, attempts and back-off (0 = none)' -r
@@ -69,7 +69,7 @@ complete -c steady -n "__fish_steady_using_subcommand doctor" -l stall -d 'Kill 
 complete -c steady -n "__fish_steady_using_subcommand doctor" -l retries -d 'Retries after a retryable failure (0 to 100)' -r
 complete -c steady -n "__fish_steady_using_subcommand doctor" -l backoff -d 'First back-off delay before a retry; doubles each retry, capped at --backoff-max, with jitter' -r
 complete -c steady -n "__fish_steady_using_subcommand doctor" -l backoff-max -d 'The longest back-off delay between two attempts' -r
-complete -c steady -n "__fish_steady_using_subcommand doctor" -l retry-on-exit -d 'Also retry when the command exits with one of these codes, even where steady would stop (comma-separated, e.g. 3,75)' -r
+complete -c steady -n "__fish_steady_using_subcommand doctor" -l retry-on-exit -d 'Also retry when the command exits with one of these codes, even where steady would stop (comma-separated, e.g. 3,75; 128+N for a death by signal N)' -r
 complete -c steady -n "__fish_steady_using_subcommand doctor" -l retry-on-output -d 'Also retry a failed attempt whose output matches this regular expression, even where steady would stop (repeatable; matched against the last 64 KiB of each stream, `^` and `$` at line ends)' -r
 complete -c steady -n "__fish_steady_using_subcommand doctor" -l on-retry -d 'A shell command run before each retry, after the clean, with STEADY_ATTEMPT (the failed attempt), STEADY_CLASS and STEADY_EXIT set; its failure is reported, not fatal' -r -f -a "(__fish_complete_command)"
 complete -c steady -n "__fish_steady_using_subcommand doctor" -l deadline -d 'Budget for the whole run: lock wait, attempts and back-off (0 = none)' -r

@@ -30,13 +30,18 @@ impl RetryPolicy {
     /// The user's rule that makes a failed attempt retryable, in words (`--retry-on-exit 3`),
     /// or `None`. `output` is the tail steady kept of the attempt's output.
     pub fn user_rule(&self, ending: &Ending, output: &str) -> Option<String> {
-        if let Ending::Exited(code) = ending
-            && self.retry_on_exit.contains(code)
-        {
-            return Some(format!("--retry-on-exit {code}"));
-        }
         if ending.succeeded() {
             return None;
+        }
+        // A death by signal N counts as 128+N, as a shell shows it (`--retry-on-exit 137`
+        // for an attempt the OOM killer ended).
+        let code = match ending {
+            Ending::Exited(c) => Some(*c),
+            Ending::Signaled(sig) => Some(128 + sig),
+            _ => None,
+        };
+        if let Some(code) = code.filter(|c| self.retry_on_exit.contains(c)) {
+            return Some(format!("--retry-on-exit {code}"));
         }
         self.retry_on_output
             .iter()
@@ -138,5 +143,11 @@ mod tests {
             Some("--retry-on-output '^flaky$'")
         );
         assert_eq!(p.user_rule(&Ending::Exited(0), "flaky"), None);
+        let mut p = p;
+        p.retry_on_exit = vec![137];
+        assert_eq!(
+            p.user_rule(&Ending::Signaled(9), "").as_deref(),
+            Some("--retry-on-exit 137")
+        );
     }
 }

@@ -168,7 +168,7 @@ pub struct RunArgs {
     pub backoff_max: Duration,
 
     /// Also retry when the command exits with one of these codes, even where steady would stop
-    /// (comma-separated, e.g. 3,75)
+    /// (comma-separated, e.g. 3,75; 128+N for a death by signal N)
     #[arg(
         long,
         env = env::RETRY_ON_EXIT,
