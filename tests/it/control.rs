@@ -234,7 +234,7 @@ fn on_retry_is_killed_with_its_tree_at_the_deadline_and_on_a_signal() {
     // (no time is left to retry).
     let out = run(ctx.steady().args([
         "--deadline",
-        "3s",
+        "5s",
         "--kill-after",
         "200ms",
         "--retries",
