@@ -67,6 +67,33 @@ impl RetryPolicy {
     }
 }
 
+/// Compiles the `--retry-on-output` patterns, with `^` and `$` matching at each line of the
+/// output. The error names the pattern and what is wrong with it, on one line; `named` is where
+/// it came from (`for --retry-on-output`, `in STEADY_RETRY_ON_OUTPUT`).
+pub fn compile_patterns(patterns: &[String], named: &str) -> Result<Vec<regex::Regex>, String> {
+    patterns
+        .iter()
+        .map(|p| compile_pattern(p).map_err(|why| format!("invalid pattern `{p}` {named}: {why}")))
+        .collect()
+}
+
+fn compile_pattern(p: &str) -> Result<regex::Regex, String> {
+    if p.is_empty() {
+        return Err("an empty pattern would match every failure".into());
+    }
+    regex::RegexBuilder::new(p)
+        .multi_line(true)
+        .build()
+        .map_err(|e| {
+            // regex's own message spans lines (the pattern, a caret); its reason is the last.
+            let text = e.to_string();
+            text.lines()
+                .find_map(|l| l.strip_prefix("error: "))
+                .unwrap_or(text.lines().last().unwrap_or("not a regular expression"))
+                .to_owned()
+        })
+}
+
 /// A cheap random number for jitter: no need for a cryptographic source here.
 pub fn jitter_seed() -> u64 {
     let t = std::time::SystemTime::now()
@@ -90,12 +117,7 @@ mod tests {
             backoff_max: BACKOFF_CAP,
             clean,
             retry_on_exit: vec![3],
-            retry_on_output: vec![
-                regex::RegexBuilder::new("^flaky$")
-                    .multi_line(true)
-                    .build()
-                    .unwrap(),
-            ],
+            retry_on_output: compile_patterns(&["^flaky$".into()], "").unwrap(),
         }
     }
 
@@ -149,5 +171,17 @@ mod tests {
             p.user_rule(&Ending::Signaled(9), "").as_deref(),
             Some("--retry-on-exit 137")
         );
+    }
+
+    #[test]
+    fn patterns_match_per_line_and_errors_are_one_line() {
+        let r = compile_pattern("^error: .*reset$").unwrap();
+        assert!(r.is_match("ok\nerror: connection reset\nmore"));
+        let e = compile_patterns(&["(unclosed".into()], "for --retry-on-output").unwrap_err();
+        assert_eq!(
+            e,
+            "invalid pattern `(unclosed` for --retry-on-output: unclosed group"
+        );
+        assert!(compile_pattern("").is_err());
     }
 }

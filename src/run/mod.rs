@@ -21,7 +21,7 @@ use crate::installer::locate::{self, CacheLocation};
 use crate::installer::{self, Class, Invocation};
 use crate::lock::{self, LockError, LockRequest, RemoteFailure};
 use crate::recovery::classify;
-use crate::recovery::retry::RetryPolicy;
+use crate::recovery::retry::{RetryPolicy, compile_patterns};
 use crate::recovery::{Clean, Recovery, Step};
 use crate::run::held::Held;
 use crate::run::report::{AttemptRecord, Report};
@@ -81,6 +81,21 @@ pub fn run(settings: Settings) -> Outcome {
     if !plan.supervise {
         return exec(&settings);
     }
+    let named = if settings.retry_on_output_from_env {
+        format!("in {}", crate::env::RETRY_ON_OUTPUT)
+    } else {
+        "for --retry-on-output".to_owned()
+    };
+    let patterns = match compile_patterns(&settings.retry_on_output, &named) {
+        Ok(p) => p,
+        Err(e) => {
+            ui::error(&e);
+            ui::hint(
+                "give a regular expression (Rust regex syntax), e.g. --retry-on-output 'Connection reset|timed out'",
+            );
+            return Outcome::SteadyFailed;
+        }
+    };
     // Before anything runs: a report that cannot be written is found now, not after a long
     // install.
     let report_file = match settings.report.as_deref().map(report::open).transpose() {
@@ -105,6 +120,7 @@ pub fn run(settings: Settings) -> Outcome {
                 signals: &signals,
                 record: RefCell::new(None),
                 held: held.as_ref(),
+                patterns,
             };
             let mut report = Report {
                 command: settings
@@ -249,6 +265,8 @@ struct Supervisor<'a> {
     record: RefCell<Option<lock::leftovers::Record>>,
     /// Where the output goes with `--output on-failure`.
     held: Option<&'a Held>,
+    /// `--retry-on-output`, compiled.
+    patterns: Vec<regex::Regex>,
 }
 
 impl Supervisor<'_> {
@@ -323,7 +341,7 @@ impl Supervisor<'_> {
             backoff_max: s.backoff_max,
             clean: s.clean,
             retry_on_exit: s.retry_on_exit.clone(),
-            retry_on_output: s.retry_on_output.clone(),
+            retry_on_output: self.patterns.clone(),
         };
         let mut recovery = Recovery::new(self.inv, cache_dir, policy.clone(), s.mitigate, &s.envs);
         let outcome = self.attempts(&env, deadline, &policy, &mut recovery, &mut _held, report);

@@ -23,8 +23,12 @@ pub struct Settings {
     /// `--retry-on-exit`: exit codes retried even where steady would stop.
     pub retry_on_exit: Vec<i32>,
     /// `--retry-on-output`: patterns whose match in a failed attempt's output makes it
-    /// retried even where steady would stop.
-    pub retry_on_output: Vec<regex::Regex>,
+    /// retried even where steady would stop. Compiled only for a supervised run (see
+    /// `recovery::retry::compile_patterns`): a regex costs milliseconds to build, which a
+    /// command exec'd unchanged must not pay.
+    pub retry_on_output: Vec<String>,
+    /// They came from `STEADY_RETRY_ON_OUTPUT`, not the flag: an error names the variable.
+    pub retry_on_output_from_env: bool,
     /// `--on-retry`: a shell command run before each retry.
     pub on_retry: Option<String>,
     /// `--output on-failure`: the command's output is held and shown only if the run fails.

@@ -129,8 +129,14 @@ pub fn run(settings: &Settings) -> Outcome {
             let codes: Vec<String> = settings.retry_on_exit.iter().map(i32::to_string).collect();
             rules.push(format!("exit {}", codes.join(", ")));
         }
-        for r in &settings.retry_on_output {
-            rules.push(format!("output matching `{}`", r.as_str()));
+        for p in &settings.retry_on_output {
+            match crate::recovery::retry::compile_patterns(std::slice::from_ref(p), "") {
+                Ok(_) => rules.push(format!("output matching `{p}`")),
+                Err(e) => rules.push(format!(
+                    "output matching `{p}` (which steady would refuse: {})",
+                    e.rsplit(": ").next().unwrap_or(&e)
+                )),
+            }
         }
         if !rules.is_empty() {
             lines.push((

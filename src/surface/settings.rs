@@ -81,24 +81,6 @@ pub fn from_cli(args: RunArgs, matches: &clap::ArgMatches) -> anyhow::Result<Set
             );
         }
     }
-    let from_env = |id: &str| source(id) == Some(ValueSource::EnvVariable);
-    let retry_on_output = args
-        .retry_on_output
-        .iter()
-        .map(|p| {
-            compile_pattern(p).map_err(|why| {
-                let named = if from_env("retry_on_output") {
-                    format!("in {}", env::RETRY_ON_OUTPUT)
-                } else {
-                    "for --retry-on-output".to_owned()
-                };
-                anyhow::anyhow!(
-                    "invalid pattern `{p}` {named}: {why}\nhint: give a regular expression \
-                     (Rust regex syntax), e.g. --retry-on-output 'Connection reset|timed out'"
-                )
-            })
-        })
-        .collect::<anyhow::Result<Vec<_>>>()?;
     let nonzero = |d: Option<Duration>| d.filter(|d| !d.is_zero());
     Ok(Settings {
         command: args.command,
@@ -109,7 +91,11 @@ pub fn from_cli(args: RunArgs, matches: &clap::ArgMatches) -> anyhow::Result<Set
         backoff: args.backoff,
         backoff_max: args.backoff_max,
         retry_on_exit: args.retry_on_exit,
-        retry_on_output,
+        retry_on_output_from_env: matches!(
+            source("retry_on_output"),
+            Some(ValueSource::EnvVariable)
+        ),
+        retry_on_output: args.retry_on_output,
         on_retry: args.on_retry.filter(|c| !c.trim().is_empty()),
         hold_output: args.output == OutputMode::OnFailure,
         deadline: nonzero(args.deadline),
@@ -134,36 +120,4 @@ pub fn from_cli(args: RunArgs, matches: &clap::ArgMatches) -> anyhow::Result<Set
         #[cfg(feature = "postgres")]
         lock_namespace: args.lock_namespace,
     })
-}
-
-/// A `--retry-on-output` pattern, with `^` and `$` matching at each line of the output; the
-/// error is regex's own one-line reason.
-fn compile_pattern(p: &str) -> Result<regex::Regex, String> {
-    if p.is_empty() {
-        return Err("an empty pattern would match every failure".into());
-    }
-    regex::RegexBuilder::new(p)
-        .multi_line(true)
-        .build()
-        .map_err(|e| {
-            let text = e.to_string();
-            text.lines()
-                .find_map(|l| l.strip_prefix("error: "))
-                .unwrap_or(text.lines().last().unwrap_or("not a regular expression"))
-                .to_owned()
-        })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn patterns_match_per_line_and_errors_are_one_line() {
-        let r = compile_pattern("^error: .*reset$").unwrap();
-        assert!(r.is_match("ok\nerror: connection reset\nmore"));
-        let e = compile_pattern("(unclosed").unwrap_err();
-        assert!(!e.contains('\n') && e.contains("unclosed"), "{e}");
-        assert!(compile_pattern("").is_err());
-    }
 }

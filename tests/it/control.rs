@@ -136,6 +136,15 @@ fn retry_on_exit_and_output_retry_what_steady_would_stop() {
         assert!(err.lines().count() == 2, "{args:?} {env:?}: {err}");
         assert!(!ctx.path("work/ran").exists(), "ran despite {args:?}");
     }
+
+    // The patterns are compiled only for a supervised run: a read-only subcommand exec'd
+    // unchanged does not pay for (nor trip over) a STEADY_RETRY_ON_OUTPUT default.
+    ctx.fixture("uv", "echo uv 0.0.0\n");
+    let out = run(ctx
+        .steady()
+        .env("STEADY_RETRY_ON_OUTPUT", "(")
+        .args(["--", "uv", "--version"]));
+    assert_eq!((code(&out), stdout(&out).as_str()), (0, "uv 0.0.0\n"));
 }
 
 /// Item 2: every attempt sees its number and the most there will be.
