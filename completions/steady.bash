@@ -53,7 +53,7 @@ _steady() {
 
     case "${cmd}" in
         steady)
-            opts="-v -q -h -V --timeout --kill-after --stall --retries --backoff --deadline --lock-timeout --no-lock --lock-dir --shared --lock --lock-url --lock-namespace --cache --installer --clean --mitigate --report --env --verbose --quiet --help --version init doctor status completions help"
+            opts="-v -q -h -V --timeout --kill-after --stall --retries --backoff --backoff-max --retry-on-exit --retry-on-output --on-retry --deadline --lock-timeout --no-lock --lock-dir --shared --lock --lock-url --lock-namespace --cache --installer --clean --mitigate --report --output --env --verbose --quiet --help --version init doctor status completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -76,6 +76,22 @@ _steady() {
                     return 0
                     ;;
                 --backoff)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --backoff-max)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --retry-on-exit)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --retry-on-output)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --on-retry)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -120,7 +136,22 @@ _steady() {
                     return 0
                     ;;
                 --report)
+                    local oldifs
+                    if [ -n "${IFS+x}" ]; then
+                        oldifs="$IFS"
+                    fi
+                    IFS=$'\n'
                     COMPREPLY=($(compgen -f "${cur}"))
+                    if [ -n "${oldifs+x}" ]; then
+                        IFS="$oldifs"
+                    fi
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o filenames
+                    fi
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "live on-failure" -- "${cur}"))
                     return 0
                     ;;
                 --env)
@@ -149,7 +180,7 @@ _steady() {
             return 0
             ;;
         steady__subcmd__doctor)
-            opts="-v -q -h --explain-output --ending --timeout --kill-after --stall --retries --backoff --deadline --lock-timeout --no-lock --lock-dir --shared --lock --lock-url --lock-namespace --cache --installer --clean --mitigate --report --env --verbose --quiet --help"
+            opts="-v -q -h --explain-output --ending --timeout --kill-after --stall --retries --backoff --backoff-max --retry-on-exit --retry-on-output --on-retry --deadline --lock-timeout --no-lock --lock-dir --shared --lock --lock-url --lock-namespace --cache --installer --clean --mitigate --report --output --env --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -183,6 +214,22 @@ _steady() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --backoff-max)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --retry-on-exit)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --retry-on-output)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --on-retry)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --deadline)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -224,7 +271,22 @@ _steady() {
                     return 0
                     ;;
                 --report)
+                    local oldifs
+                    if [ -n "${IFS+x}" ]; then
+                        oldifs="$IFS"
+                    fi
+                    IFS=$'\n'
                     COMPREPLY=($(compgen -f "${cur}"))
+                    if [ -n "${oldifs+x}" ]; then
+                        IFS="$oldifs"
+                    fi
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o filenames
+                    fi
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "live on-failure" -- "${cur}"))
                     return 0
                     ;;
                 --env)

@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_steady_global_optspecs
-    string join \n timeout= kill-after= stall= retries= backoff= deadline= lock-timeout= no-lock lock-dir= shared lock= lock-url= lock-namespace= cache= installer= clean= mitigate= report= env= v/verbose q/quiet h/help V/version
+    string join \n timeout= kill-after= stall= retries= backoff= backoff-max= retry-on-exit= retry-on-output= on-retry= deadline= lock-timeout= no-lock lock-dir= shared lock= lock-url= lock-namespace= cache= installer= clean= mitigate= report= output= env= v/verbose q/quiet h/help V/version
 end
 
 function __fish_steady_needs_command
@@ -28,7 +28,11 @@ complete -c steady -n "__fish_steady_needs_command" -l timeout -d 'Wall-clock li
 complete -c steady -n "__fish_steady_needs_command" -l kill-after -d 'Grace between TERM and KILL when an attempt is stopped (2s fits GitHub Actions, which kills everything 2.5s after its TERM)' -r
 complete -c steady -n "__fish_steady_needs_command" -l stall -d 'Kill an attempt whose whole process tree printed nothing and used almost no CPU for DUR (0 = off) [default: 2m when stdin is not a terminal, else off]' -r
 complete -c steady -n "__fish_steady_needs_command" -l retries -d 'Retries after a retryable failure (0 to 100)' -r
-complete -c steady -n "__fish_steady_needs_command" -l backoff -d 'First back-off delay before a retry; doubles each retry, capped at 30s, with jitter' -r
+complete -c steady -n "__fish_steady_needs_command" -l backoff -d 'First back-off delay before a retry; doubles each retry, capped at --backoff-max, with jitter' -r
+complete -c steady -n "__fish_steady_needs_command" -l backoff-max -d 'The longest back-off delay between two attempts' -r
+complete -c steady -n "__fish_steady_needs_command" -l retry-on-exit -d 'Also retry when the command exits with one of these codes, even where steady would stop (comma-separated, e.g. 3,75; 128+N for a death by signal N)' -r
+complete -c steady -n "__fish_steady_needs_command" -l retry-on-output -d 'Also retry a failed attempt whose output matches this regular expression, even where steady would stop (repeatable; matched against the last 64 KiB of each stream, `^` and `$` at line ends)' -r
+complete -c steady -n "__fish_steady_needs_command" -l on-retry -d 'A shell command run before each retry, after the clean, with STEADY_ATTEMPT (the failed attempt), STEADY_CLASS and STEADY_EXIT set; its failure is reported, not fatal' -r -f -a "(__fish_complete_command)"
 complete -c steady -n "__fish_steady_needs_command" -l deadline -d 'Budget for the whole run: lock wait, attempts and back-off (0 = none)' -r
 complete -c steady -n "__fish_steady_needs_command" -l lock-timeout -d 'Longest wait for the lock; 0 fails at once if it is held [default: wait]' -r
 complete -c steady -n "__fish_steady_needs_command" -l lock-dir -d 'Where fallback lock files go when the cache itself cannot be locked' -r -F
@@ -42,7 +46,9 @@ always\t'Clear the cache before every retry'
 never\t'Never clear the cache'"
 complete -c steady -n "__fish_steady_needs_command" -l mitigate -d 'Known environment workarounds (qemu emulation, low process limits, after a hang)' -r -f -a "auto\t'Apply the known workarounds whose conditions hold'
 off\t'Apply none'"
-complete -c steady -n "__fish_steady_needs_command" -l report -d 'Write a JSON record of the run (every attempt, class, action) to FILE' -r -F
+complete -c steady -n "__fish_steady_needs_command" -l report -d 'Append a JSON record of the run (every attempt, class, action) to FILE, one line per run' -r -F
+complete -c steady -n "__fish_steady_needs_command" -l output -d 'When the command\'s output is shown: as it comes, or only if the run finally fails (as chronic does; a stream that is a terminal stays live)' -r -f -a "live\t'As the command writes it'
+on-failure\t'Held, and shown only if the run finally fails (every attempt\'s output, in order)'"
 complete -c steady -n "__fish_steady_needs_command" -l env -d 'Extra environment for the command (repeatable)' -r
 complete -c steady -n "__fish_steady_needs_command" -l no-lock -d 'Do not lock'
 complete -c steady -n "__fish_steady_needs_command" -l shared -d 'Take the locks shared (readers of an environment together), not exclusive'
@@ -63,7 +69,11 @@ complete -c steady -n "__fish_steady_using_subcommand doctor" -l timeout -d 'Wal
 complete -c steady -n "__fish_steady_using_subcommand doctor" -l kill-after -d 'Grace between TERM and KILL when an attempt is stopped (2s fits GitHub Actions, which kills everything 2.5s after its TERM)' -r
 complete -c steady -n "__fish_steady_using_subcommand doctor" -l stall -d 'Kill an attempt whose whole process tree printed nothing and used almost no CPU for DUR (0 = off) [default: 2m when stdin is not a terminal, else off]' -r
 complete -c steady -n "__fish_steady_using_subcommand doctor" -l retries -d 'Retries after a retryable failure (0 to 100)' -r
-complete -c steady -n "__fish_steady_using_subcommand doctor" -l backoff -d 'First back-off delay before a retry; doubles each retry, capped at 30s, with jitter' -r
+complete -c steady -n "__fish_steady_using_subcommand doctor" -l backoff -d 'First back-off delay before a retry; doubles each retry, capped at --backoff-max, with jitter' -r
+complete -c steady -n "__fish_steady_using_subcommand doctor" -l backoff-max -d 'The longest back-off delay between two attempts' -r
+complete -c steady -n "__fish_steady_using_subcommand doctor" -l retry-on-exit -d 'Also retry when the command exits with one of these codes, even where steady would stop (comma-separated, e.g. 3,75; 128+N for a death by signal N)' -r
+complete -c steady -n "__fish_steady_using_subcommand doctor" -l retry-on-output -d 'Also retry a failed attempt whose output matches this regular expression, even where steady would stop (repeatable; matched against the last 64 KiB of each stream, `^` and `$` at line ends)' -r
+complete -c steady -n "__fish_steady_using_subcommand doctor" -l on-retry -d 'A shell command run before each retry, after the clean, with STEADY_ATTEMPT (the failed attempt), STEADY_CLASS and STEADY_EXIT set; its failure is reported, not fatal' -r -f -a "(__fish_complete_command)"
 complete -c steady -n "__fish_steady_using_subcommand doctor" -l deadline -d 'Budget for the whole run: lock wait, attempts and back-off (0 = none)' -r
 complete -c steady -n "__fish_steady_using_subcommand doctor" -l lock-timeout -d 'Longest wait for the lock; 0 fails at once if it is held [default: wait]' -r
 complete -c steady -n "__fish_steady_using_subcommand doctor" -l lock-dir -d 'Where fallback lock files go when the cache itself cannot be locked' -r -F
@@ -77,7 +87,9 @@ always\t'Clear the cache before every retry'
 never\t'Never clear the cache'"
 complete -c steady -n "__fish_steady_using_subcommand doctor" -l mitigate -d 'Known environment workarounds (qemu emulation, low process limits, after a hang)' -r -f -a "auto\t'Apply the known workarounds whose conditions hold'
 off\t'Apply none'"
-complete -c steady -n "__fish_steady_using_subcommand doctor" -l report -d 'Write a JSON record of the run (every attempt, class, action) to FILE' -r -F
+complete -c steady -n "__fish_steady_using_subcommand doctor" -l report -d 'Append a JSON record of the run (every attempt, class, action) to FILE, one line per run' -r -F
+complete -c steady -n "__fish_steady_using_subcommand doctor" -l output -d 'When the command\'s output is shown: as it comes, or only if the run finally fails (as chronic does; a stream that is a terminal stays live)' -r -f -a "live\t'As the command writes it'
+on-failure\t'Held, and shown only if the run finally fails (every attempt\'s output, in order)'"
 complete -c steady -n "__fish_steady_using_subcommand doctor" -l env -d 'Extra environment for the command (repeatable)' -r
 complete -c steady -n "__fish_steady_using_subcommand doctor" -l no-lock -d 'Do not lock'
 complete -c steady -n "__fish_steady_using_subcommand doctor" -l shared -d 'Take the locks shared (readers of an environment together), not exclusive'

@@ -26,6 +26,11 @@ pub const INSTALLER: &str = "STEADY_INSTALLER";
 pub const CLEAN: &str = "STEADY_CLEAN";
 pub const MITIGATE: &str = "STEADY_MITIGATE";
 pub const REPORT: &str = "STEADY_REPORT";
+pub const RETRY_ON_EXIT: &str = "STEADY_RETRY_ON_EXIT";
+pub const RETRY_ON_OUTPUT: &str = "STEADY_RETRY_ON_OUTPUT";
+pub const ON_RETRY: &str = "STEADY_ON_RETRY";
+pub const BACKOFF_MAX: &str = "STEADY_BACKOFF_MAX";
+pub const OUTPUT: &str = "STEADY_OUTPUT";
 pub const QUIET: &str = "STEADY_QUIET";
 pub const VERBOSE: &str = "STEADY_VERBOSE";
 /// `1`: fail instead of running unlocked when no lock can be had.
@@ -36,6 +41,16 @@ pub const HELD_LOCKS: &str = "STEADY_HELD_LOCKS";
 /// Set by steady for its command: tokens naming the runs the command's processes belong to, so
 /// that if a run is killed with SIGKILL the next holder of its lock finds its leftovers.
 pub const RUN_TOKENS: &str = "STEADY_RUN";
+/// Set by steady for each attempt and for `--on-retry`: the attempt's number, from 1 (for
+/// `--on-retry`, the attempt that just failed).
+pub const ATTEMPT: &str = "STEADY_ATTEMPT";
+/// Set by steady for each attempt and for `--on-retry`: the most attempts the run will make.
+pub const ATTEMPTS: &str = "STEADY_ATTEMPTS";
+/// Set by steady for `--on-retry`: the failed attempt's class (`network`, `unknown`, …).
+pub const CLASS: &str = "STEADY_CLASS";
+/// Set by steady for `--on-retry`: the failed attempt's exit status, as steady would exit
+/// with it (the code, 128+N for a signal, 124 for the watchdog).
+pub const EXIT: &str = "STEADY_EXIT";
 
 pub const HOME: &str = "HOME";
 pub const TMPDIR: &str = "TMPDIR";

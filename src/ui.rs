@@ -46,6 +46,12 @@ pub fn status(text: &str) {
     }
 }
 
+/// A line shown whatever the verbosity, never as an annotation: what introduces the command's
+/// own output that steady shows on its behalf (`--output on-failure`).
+pub fn always(text: &str) {
+    line(text);
+}
+
 /// A warning, shown unless `-q`: a retry, a clean, something that did not go as planned but
 /// did not end the run. Under GitHub Actions, one `::warning::` annotation line instead.
 pub fn warn(text: &str) {

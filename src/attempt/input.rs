@@ -80,7 +80,7 @@ impl Kept {
             return Ok(());
         }
         if self.file.is_none() {
-            let mut f = private_temp_file().map_err(|e| {
+            let mut f = private_temp_file("stdin").map_err(|e| {
                 format!("no private temp file for more than {MEMORY_MAX} bytes ({e})")
             })?;
             f.write_all(&self.memory)
@@ -117,8 +117,9 @@ impl Kept {
 }
 
 /// An unnamed file only this process can reach: `O_TMPFILE` in the temp directory, else a
-/// file created in a fresh 0700 directory and unlinked with it at once.
-fn private_temp_file() -> io::Result<File> {
+/// file created in a fresh 0700 directory and unlinked with it at once. `what` names that
+/// directory (`steady-stdin-…`) for the moment it exists.
+pub fn private_temp_file(what: &str) -> io::Result<File> {
     let dir = std::env::temp_dir();
     let open = |path: &std::path::Path, flags: i32| {
         std::fs::OpenOptions::new()
@@ -140,7 +141,7 @@ fn private_temp_file() -> io::Result<File> {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default()
         .subsec_nanos();
-    let private = dir.join(format!("steady-stdin-{}-{nanos}", std::process::id()));
+    let private = dir.join(format!("steady-{what}-{}-{nanos}", std::process::id()));
     std::fs::DirBuilder::new().mode(0o700).create(&private)?;
     let file = private.join("input");
     let made = std::fs::OpenOptions::new()

@@ -171,8 +171,8 @@ pub fn signal_name(sig: i32) -> String {
 }
 
 /// Where one output stream of the command goes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Output {
+#[derive(Debug, Clone, Copy)]
+pub enum Output<'a> {
     /// steady's own stream is a terminal: the command gets a pseudo-terminal, which steady
     /// copies to it.
     Terminal,
@@ -180,6 +180,14 @@ pub enum Output {
     Forward,
     /// Kept for steady only (the installer's own cache queries and cleans).
     Capture,
+    /// Through a pipe that steady copies to its own stderr: the stdout of a command of the
+    /// user's that is not the wrapped one (`--on-retry`), kept off the command's stdout.
+    Stderr,
+    /// Written to this file instead of steady's stream (`--output on-failure`), which steady
+    /// shows only if the run fails. Both streams may share one file: they then land in it in
+    /// the order steady read them. A file that stops taking output (a full disk) is given up,
+    /// never the command: the rest is read and dropped, as with `Capture`.
+    Hold(BorrowedFd<'a>),
 }
 
 pub struct AttemptSpec<'a> {
@@ -193,8 +201,8 @@ pub struct AttemptSpec<'a> {
     /// long.
     pub stall: Option<Duration>,
     pub kill_after: Duration,
-    pub stdout: Output,
-    pub stderr: Output,
+    pub stdout: Output<'a>,
+    pub stderr: Output<'a>,
     /// Keep the command in steady's process group (steady owns the terminal's foreground).
     pub same_group: bool,
 }
@@ -244,6 +252,8 @@ struct Stream {
     tail: Vec<u8>,
     /// Set while the output moves by `splice` instead of through `pending`.
     zero_copy: Option<ZeroCopy>,
+    /// The sink is the file that holds the output (`Output::Hold`), not steady's own stream.
+    held: bool,
 }
 
 /// A stream whose bytes go from the command's pipe to steady's own stream by `splice`, never
@@ -267,7 +277,7 @@ enum Refusal {
     /// The sink (or this kernel) does not take `splice`: copy through `pending` instead.
     Unsupported(io::Error),
     /// The reader is gone, or the sink failed.
-    Broken,
+    Broken(io::Error),
 }
 
 fn refusal(e: io::Error) -> Refusal {
@@ -277,7 +287,7 @@ fn refusal(e: io::Error) -> Refusal {
         Some(libc::EINVAL | libc::ENOSYS | libc::EPERM | libc::EOPNOTSUPP) => {
             Refusal::Unsupported(e)
         }
-        _ => Refusal::Broken,
+        _ => Refusal::Broken(e),
     }
 }
 
@@ -353,12 +363,11 @@ impl ZeroCopy {
 }
 
 impl Stream {
-    fn new(role: Role, source: OwnedFd, sink_fd: Option<i32>) -> io::Result<Stream> {
+    fn new(role: Role, source: OwnedFd, sink: Option<File>) -> io::Result<Stream> {
         nix::fcntl::fcntl(
             &source,
             nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
         )?;
-        let sink = sink_fd.map(sys::dup_stdio).transpose()?;
         let sink_is_file = sink.as_ref().is_some_and(|s| {
             sys::fstat(s.as_raw_fd())
                 .is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFREG || is_dev_null(&st))
@@ -377,6 +386,7 @@ impl Stream {
             sent: 0,
             tail: Vec::new(),
             zero_copy: None,
+            held: false,
         })
     }
 
@@ -450,6 +460,28 @@ impl Stream {
         self.sent = 0;
         if let Some(z) = &mut self.zero_copy {
             z.ahead = 0;
+        }
+    }
+
+    /// The sink failed. steady's own stream: the reader is gone, so the command's end closes
+    /// too (`break_off`). The file holding the output: it is given up, and the stream goes on
+    /// reading and dropping, so a full disk never stops the command.
+    fn sink_failed(&mut self, why: &io::Error) {
+        if !self.held {
+            return self.break_off();
+        }
+        crate::ui::warn(&format!(
+            "cannot keep the command's output for --output on-failure ({why}); the rest of it is dropped"
+        ));
+        self.sink = None;
+        self.held = false;
+        self.pending.clear();
+        self.sent = 0;
+        if let Some(mut z) = self.zero_copy.take() {
+            // The bytes teed ahead are still in the command's pipe: the copy reads them again.
+            z.empty_into(&mut self.tail);
+            self.tail.truncate(self.tail.len().saturating_sub(z.ahead));
+            keep_tail(&mut self.tail);
         }
     }
 
@@ -570,9 +602,14 @@ impl Stream {
                 self.stop_zero_copy(e);
                 self.read()
             }
-            Refusal::Broken => {
-                self.break_off();
-                0
+            Refusal::Broken(e) => {
+                self.sink_failed(&e);
+                // A held stream goes on, reading and dropping.
+                if self.source.is_some() {
+                    self.read()
+                } else {
+                    0
+                }
             }
         }
     }
@@ -597,7 +634,8 @@ impl Stream {
                 Ok(n) if n > 0 => self.sent += n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                _ => self.break_off(),
+                Err(e) => self.sink_failed(&e),
+                Ok(_) => self.sink_failed(&io::Error::other("the output file took nothing")),
             }
         }
     }
@@ -616,11 +654,11 @@ impl Stream {
                     self.spliced += n as u64;
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Ok(_) => self.break_off(),
+                Ok(_) => self.sink_failed(&io::Error::other("splice moved nothing")),
                 // The copy reads the bytes again when the loop next polls the command's pipe.
                 Err(e) => match refusal(e) {
                     Refusal::Unsupported(e) => self.stop_zero_copy(e),
-                    Refusal::Broken => self.break_off(),
+                    Refusal::Broken(e) => self.sink_failed(&e),
                 },
             }
         }
@@ -791,8 +829,8 @@ impl Plumbing {
             ptys: Vec::new(),
             blind: false,
         };
-        let shared = spec.stdout == Output::Terminal
-            && spec.stderr == Output::Terminal
+        let shared = matches!(spec.stdout, Output::Terminal)
+            && matches!(spec.stderr, Output::Terminal)
             && pty::stdout_and_stderr_same_terminal();
         if shared {
             match p.pty(1, Role::Both)? {
@@ -813,15 +851,21 @@ impl Plumbing {
     }
 
     fn stdio(&mut self, output: Output, fd: i32, role: Role) -> io::Result<Stdio> {
-        if output == Output::Terminal {
+        if matches!(output, Output::Terminal) {
             return Ok(match self.pty(fd, role)? {
                 Some(slave) => Stdio::from(slave),
                 None => Stdio::inherit(),
             });
         }
         let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
-        let sink = (output == Output::Forward).then_some(fd);
+        let sink = match output {
+            Output::Forward => Some(sys::dup_stdio(fd)?),
+            Output::Stderr => Some(sys::dup_stdio(2)?),
+            Output::Hold(file) => Some(File::from(file.try_clone_to_owned()?)),
+            Output::Terminal | Output::Capture => None,
+        };
         let mut stream = Stream::new(role, read, sink)?;
+        stream.held = matches!(output, Output::Hold(_));
         stream.allow_zero_copy();
         self.streams.push(stream);
         Ok(Stdio::from(write))
@@ -833,7 +877,8 @@ impl Plumbing {
         match Pty::like(fd) {
             Ok((pty, slave)) => {
                 let source = pty.master.try_clone()?;
-                self.streams.push(Stream::new(role, source, Some(fd))?);
+                let sink = sys::dup_stdio(fd)?;
+                self.streams.push(Stream::new(role, source, Some(sink))?);
                 self.ptys.push(pty);
                 Ok(Some(slave))
             }

@@ -354,6 +354,39 @@ impl<'a> Recovery<'a> {
         lock_unsupported_hint(self.installer())
     }
 
+    /// The user's own rules over steady's decision: a failure that `rule` (`--retry-on-exit`,
+    /// `--retry-on-output`, see `RetryPolicy::user_rule`) names is retried where steady would
+    /// stop, with no clean (steady found nothing a clean would fix), while retries are left.
+    /// A command stopped on purpose (a signal to steady, the deadline) or one that cannot be
+    /// run is never retried.
+    pub fn overrule(
+        &self,
+        step: Step,
+        diag: &Diagnosis,
+        ending: &attempt::Ending,
+        output: &str,
+        attempt: u32,
+    ) -> Step {
+        let Step::Stop(why) = &step else {
+            return step;
+        };
+        let Some(rule) = self.policy.user_rule(ending, output) else {
+            return step;
+        };
+        if matches!(diag.failure, Failure::Stopped | Failure::NotRunnable)
+            || attempt > self.policy.retries
+        {
+            return step;
+        }
+        ui::detail(&format!(
+            "{rule} retries it, though steady would stop ({why})"
+        ));
+        Step::Retry {
+            clean: Clean::None,
+            mitigations: Vec::new(),
+        }
+    }
+
     fn corruption_clean(&mut self, diag: &Diagnosis) -> Clean {
         let (Some(installer), Some(cache)) = (self.installer(), self.cache.as_deref()) else {
             return Clean::None;
@@ -658,7 +691,10 @@ mod tests {
         RetryPolicy {
             retries: 3,
             backoff: Duration::from_millis(1),
+            backoff_max: Duration::from_secs(30),
             clean,
+            retry_on_exit: Vec::new(),
+            retry_on_output: Vec::new(),
         }
     }
 

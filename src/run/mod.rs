@@ -3,6 +3,8 @@
 //! act on it (clean, mitigate, back off, retry), and report. The details of each step live in
 //! their own modules; this one only sequences them.
 
+pub mod held;
+mod hook;
 pub mod report;
 pub mod settings;
 
@@ -19,8 +21,9 @@ use crate::installer::locate::{self, CacheLocation};
 use crate::installer::{self, Class, Invocation};
 use crate::lock::{self, LockError, LockRequest, RemoteFailure};
 use crate::recovery::classify;
-use crate::recovery::retry::RetryPolicy;
+use crate::recovery::retry::{RetryPolicy, compile_patterns};
 use crate::recovery::{Clean, Recovery, Step};
+use crate::run::held::Held;
 use crate::run::report::{AttemptRecord, Report};
 use crate::run::settings::Settings;
 use crate::sys::{self, SignalPipe};
@@ -78,6 +81,36 @@ pub fn run(settings: Settings) -> Outcome {
     if !plan.supervise {
         return exec(&settings);
     }
+    let named = if settings.retry_on_output_from_env {
+        format!("in {}", crate::env::RETRY_ON_OUTPUT)
+    } else {
+        "for --retry-on-output".to_owned()
+    };
+    let patterns = match compile_patterns(&settings.retry_on_output, &named) {
+        Ok(p) => p,
+        Err(e) => {
+            ui::error(&e);
+            ui::hint(
+                "give a regular expression (Rust regex syntax), e.g. --retry-on-output 'Connection reset|timed out'",
+            );
+            return Outcome::SteadyFailed;
+        }
+    };
+    // Before anything runs: a report that cannot be written is found now, not after a long
+    // install.
+    let report_file = match settings.report.as_deref().map(report::open).transpose() {
+        Ok(f) => f,
+        Err(e) => {
+            let path = settings.report.as_deref().unwrap_or(Path::new(""));
+            ui::error(&format!(
+                "cannot write the report to `{}`: {e}; the command was not run",
+                path.display()
+            ));
+            ui::hint("give --report (or STEADY_REPORT) a file in a directory you can write to");
+            return Outcome::SteadyFailed;
+        }
+    };
+    let held = hold_output(&settings);
     match sys::install_signal_handlers() {
         Ok(signals) => {
             let sup = Supervisor {
@@ -86,6 +119,8 @@ pub fn run(settings: Settings) -> Outcome {
                 writes: plan.writes,
                 signals: &signals,
                 record: RefCell::new(None),
+                held: held.as_ref(),
+                patterns,
             };
             let mut report = Report {
                 command: settings
@@ -97,9 +132,16 @@ pub fn run(settings: Settings) -> Outcome {
                 ..Report::default()
             };
             let outcome = sup.run(&mut report);
-            if let Some(path) = &settings.report {
+            if let Some(h) = &held {
+                if outcome == Outcome::Success {
+                    h.discard();
+                } else {
+                    h.show(settings.retries + 1);
+                }
+            }
+            if let (Some(file), Some(path)) = (&report_file, &settings.report) {
                 report.exit_code = outcome.code();
-                if let Err(e) = report.write(path) {
+                if let Err(e) = report.append(file) {
                     ui::warn(&format!(
                         "cannot write the report to `{}`: {e}",
                         path.display()
@@ -111,6 +153,30 @@ pub fn run(settings: Settings) -> Outcome {
         Err(e) => {
             ui::error(&format!("cannot set up signal handling: {e}"));
             Outcome::SteadyFailed
+        }
+    }
+}
+
+/// The file that holds the command's output for `--output on-failure`, when it is asked for
+/// and steady's stdout or stderr is not a terminal (a terminal stays a terminal: someone is
+/// watching, and a prompt must be seen). Without one the output is shown live.
+fn hold_output(settings: &Settings) -> Option<Held> {
+    if !settings.hold_output {
+        return None;
+    }
+    if sys::is_terminal(1) && sys::is_terminal(2) {
+        ui::detail(
+            "--output on-failure: stdout and stderr are a terminal, so the output is shown live",
+        );
+        return None;
+    }
+    match Held::new() {
+        Ok(h) => Some(h),
+        Err(e) => {
+            ui::warn(&format!(
+                "cannot make a private temp file to hold the output ({e}); it is shown live"
+            ));
+            None
         }
     }
 }
@@ -190,6 +256,10 @@ struct Supervisor<'a> {
     /// The attempt's processes, recorded beside the lock while it runs, so that if steady is
     /// killed with SIGKILL the next holder can stop them. Ended before the lock is released.
     record: RefCell<Option<lock::leftovers::Record>>,
+    /// Where the output goes with `--output on-failure`.
+    held: Option<&'a Held>,
+    /// `--retry-on-output`, compiled.
+    patterns: Vec<regex::Regex>,
 }
 
 impl Supervisor<'_> {
@@ -261,7 +331,10 @@ impl Supervisor<'_> {
         let policy = RetryPolicy {
             retries: s.retries,
             backoff: s.backoff,
+            backoff_max: s.backoff_max,
             clean: s.clean,
+            retry_on_exit: s.retry_on_exit.clone(),
+            retry_on_output: self.patterns.clone(),
         };
         let mut recovery = Recovery::new(self.inv, cache_dir, policy.clone(), s.mitigate, &s.envs);
         let outcome = self.attempts(&env, deadline, &policy, &mut recovery, &mut _held, report);
@@ -399,6 +472,9 @@ impl Supervisor<'_> {
                 Ok(done) => done,
                 Err(outcome) => return outcome,
             };
+            if let Some(h) = self.held {
+                h.end_attempt(attempt_no, done.words());
+            }
             let mut record = done.record(attempt_no, started);
             let stop = |record: AttemptRecord, report: &mut Report, history: &[String]| {
                 report.attempts.push(record);
@@ -441,10 +517,25 @@ impl Supervisor<'_> {
             }
             let mitigated: Vec<String> = mitigations.iter().map(|m| m.describe()).collect();
             history.push(self.announce_retry(attempt_no, &done, &did, &mitigated, delay));
-            record.action = if did.is_empty() {
+            let mut actions = did;
+            if let Some(cmd) = &self.settings.on_retry {
+                actions.push(self.on_retry(cmd, attempt_no, &done, base_env, recovery, deadline));
+                if deadline.is_some_and(|d| Instant::now() >= d) {
+                    // The hook used up the run's time: no retry, as when the back-off would.
+                    history.pop();
+                    actions.push("stop: no time left before --deadline".into());
+                    record.action = actions.join(", ");
+                    ui::status(&format!(
+                        "attempt {attempt_no} failed ({}); --on-retry ran into --deadline, so it is not retried",
+                        done.result.ending.describe()
+                    ));
+                    return stop(record, report, &history);
+                }
+            }
+            record.action = if actions.is_empty() {
                 "retry".into()
             } else {
-                format!("{}; retry", did.join(", "))
+                format!("{}; retry", actions.join(", "))
             };
             report.attempts.push(record);
             if let Some(sig) = self.sleep(delay) {
@@ -517,9 +608,13 @@ impl Supervisor<'_> {
         };
         let mut env = base_env.to_vec();
         env.extend(recovery.env.iter().map(|(k, v)| (k.into(), v.into())));
+        env.push((crate::env::ATTEMPT.into(), attempt_no.to_string().into()));
+        env.push((crate::env::ATTEMPTS.into(), total.to_string().into()));
         let output = |fd| {
             if sys::is_terminal(fd) {
                 Output::Terminal
+            } else if let Some(h) = self.held {
+                Output::Hold(h.fd())
             } else {
                 Output::Forward
             }
@@ -593,7 +688,14 @@ impl Supervisor<'_> {
                 }
             }
         } else {
-            recovery.after_failure(&done.diag, attempt_no)
+            let step = recovery.after_failure(&done.diag, attempt_no);
+            recovery.overrule(
+                step,
+                &done.diag,
+                &done.result.ending,
+                &done.tail,
+                attempt_no,
+            )
         };
         let step = match (step, stdin.lost()) {
             // A retry would read different input (or none): worse than stopping.
@@ -656,6 +758,80 @@ impl Supervisor<'_> {
         did
     }
 
+    /// Runs `--on-retry` after attempt `attempt_no` failed: `sh -c CMD`, supervised like an
+    /// attempt (its own process group, the tree killed at `--timeout` or the deadline, stop
+    /// signals passed on), with the run's environment and `STEADY_ATTEMPT`, `STEADY_ATTEMPTS`,
+    /// `STEADY_CLASS` and `STEADY_EXIT`; its stdout goes to steady's stderr, its stdin is
+    /// empty, and processes it leaves behind are ended before the retry. A failure is said,
+    /// not fatal. Returns what happened, for the report.
+    fn on_retry(
+        &self,
+        cmd: &str,
+        attempt_no: u32,
+        done: &Done,
+        base_env: &[(OsString, OsString)],
+        recovery: &Recovery,
+        deadline: Option<Instant>,
+    ) -> String {
+        let s = self.settings;
+        let argv = hook::argv(cmd);
+        let mut env = base_env.to_vec();
+        env.extend(recovery.env.iter().map(|(k, v)| (k.into(), v.into())));
+        let class = match &done.lock_lost {
+            Some(_) => "lock lost",
+            None => done.diag.failure.name(),
+        };
+        for (k, v) in [
+            (crate::env::ATTEMPT, attempt_no.to_string()),
+            (crate::env::ATTEMPTS, (s.retries + 1).to_string()),
+            (crate::env::CLASS, class.to_owned()),
+            (
+                crate::env::EXIT,
+                exit_status(&done.result.ending).to_string(),
+            ),
+        ] {
+            env.push((k.into(), v.into()));
+        }
+        let spec = AttemptSpec {
+            argv: &argv,
+            env: &env,
+            timeout: s.timeout,
+            deadline,
+            stall: None,
+            kill_after: s.kill_after,
+            stdout: Output::Stderr,
+            stderr: Output::Forward,
+            same_group: sys::owns_foreground_terminal(),
+        };
+        ui::detail(&format!("--on-retry: `{cmd}`"));
+        let result = attempt::run(&spec, self.signals);
+        let left = attempt::tree::descendants();
+        if !left.is_empty() {
+            ui::detail(&format!(
+                "--on-retry left {} process(es) running; ending them before the retry",
+                left.len()
+            ));
+            // No leader is left to reap: steady's own pid stands in, and is never a child.
+            attempt::tree::end_all(
+                self.signals,
+                &attempt::tree::Ending {
+                    pgid: None,
+                    cgroup: None,
+                    leader: std::process::id() as i32,
+                    termed: false,
+                    kill_at: Instant::now() + s.kill_after,
+                },
+            );
+        }
+        if !result.ending.succeeded() && !matches!(result.ending, Ending::Interrupted { .. }) {
+            ui::warn(&format!(
+                "--on-retry `{cmd}` failed ({}); retrying all the same",
+                result.ending.describe()
+            ));
+        }
+        format!("--on-retry {}", result.ending.describe())
+    }
+
     /// Waits `delay`, unless steady is told to stop: then returns that signal.
     fn sleep(&self, delay: std::time::Duration) -> Option<nix::sys::signal::Signal> {
         let until = Instant::now() + delay;
@@ -693,6 +869,10 @@ impl Supervisor<'_> {
         lock_lost: Option<&str>,
     ) -> Outcome {
         let s = self.settings;
+        // The held output comes before the lines that say how the run ended.
+        if let Some(h) = self.held.filter(|_| !ending.succeeded()) {
+            h.show(s.retries + 1);
+        }
         let outcome = match ending {
             Ending::Exited(0) => Outcome::Success,
             Ending::Exited(c) => Outcome::Command(*c),
@@ -794,6 +974,8 @@ struct Done {
     class: String,
     /// It failed: it did not succeed, or it succeeded from damaged cache entries.
     failed: bool,
+    /// The tail of its output, both streams, as classified.
+    tail: String,
 }
 
 impl Done {
@@ -836,6 +1018,16 @@ impl Done {
             lock_lost,
             class,
             failed,
+            tail,
+        }
+    }
+
+    /// How it ended, in words: `exit 3, unknown`, `exit 0`.
+    fn words(&self) -> String {
+        if !self.failed {
+            self.result.ending.describe()
+        } else {
+            format!("{}, {}", self.result.ending.describe(), self.class)
         }
     }
 
@@ -864,6 +1056,24 @@ impl Done {
             package: self.diag.package.clone(),
             action: String::new(),
         }
+    }
+}
+
+/// The exit status steady would have if `ending` ended the run (`STEADY_EXIT`): the code,
+/// 128+N for a signal, 124 for the watchdog, 75 for a lost lock.
+fn exit_status(ending: &Ending) -> i32 {
+    match ending {
+        Ending::Exited(c) => *c,
+        Ending::Signaled(sig) => 128 + sig,
+        Ending::Interrupted { signal, ended } => match ended {
+            sys::Ended::Exited(c) => *c,
+            sys::Ended::Signaled(_) => 128 + *signal as i32,
+        },
+        Ending::Stopped(StopReason::LockLost) => i32::from(crate::exit::LOCK_TIMEOUT),
+        Ending::Stopped(_) => i32::from(crate::exit::WATCHDOG_KILLED),
+        Ending::NotFound => i32::from(crate::exit::NOT_FOUND),
+        Ending::NotExecutable(_) => i32::from(crate::exit::NOT_EXECUTABLE),
+        Ending::NoProcesses | Ending::SpawnFailed(_) => i32::from(crate::exit::STEADY_FAILED),
     }
 }
 

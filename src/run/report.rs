@@ -1,10 +1,24 @@
-//! `--report FILE`: a JSON record of the run, written when it ends: the command, installer,
-//! cache and lock, the mitigations applied, and every attempt with its start, duration,
-//! ending, class, matched signature, package and the action steady took after it.
+//! `--report FILE`: one JSON record per run, appended to FILE when the run ends (JSON Lines:
+//! one record per line, so `STEADY_REPORT` set once keeps every install of a CI job): the
+//! command, installer, cache and lock, the mitigations applied, and every attempt with its
+//! start, duration, ending, class, matched signature, package and the action steady took
+//! after it.
+//!
+//! Runs at the same time may share the file. The file is opened `O_APPEND` before the command
+//! runs (so an unwritable path is found at once), and each record is written whole, as one
+//! line, while an `flock` on the file keeps other steadies out: `O_APPEND` alone makes each
+//! `write` land at the end, but a large record may take more than one `write` (a signal, a
+//! short write), and between two of them another run's record could land; the lock closes that
+//! gap for every writer that takes it. A lock that cannot be had within a few seconds (someone
+//! else holds it) or at all (a filesystem without locks) does not lose the record: it is then
+//! written without it, still in one `write` where the kernel takes it whole.
 
 use std::fmt::Write as _;
+use std::fs::File;
+use std::io::Write as _;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use crate::recovery::mitigate::Applied;
 
@@ -71,22 +85,24 @@ fn opt_int(out: &mut String, n: Option<i32>) {
 
 impl Report {
     pub fn to_json(&self) -> String {
-        let mut o = String::from("{\n  \"command\": [");
+        let mut o = String::from("{\"command\": [");
         for (i, w) in self.command.iter().enumerate() {
             if i > 0 {
                 o.push_str(", ");
             }
             string(&mut o, w);
         }
-        o.push_str("],\n  \"installer\": ");
+        o.push_str("], \"installer\": ");
         opt_string(&mut o, self.installer.as_deref());
-        o.push_str(",\n  \"cache\": ");
+        o.push_str(", \"cache\": ");
         opt_string(&mut o, self.cache.as_deref());
-        o.push_str(",\n  \"lock\": ");
+        o.push_str(", \"lock\": ");
         opt_string(&mut o, self.lock.as_deref());
-        o.push_str(",\n  \"mitigations\": [");
+        o.push_str(", \"mitigations\": [");
         for (i, m) in self.mitigations.iter().enumerate() {
-            o.push_str(if i > 0 { ",\n    " } else { "\n    " });
+            if i > 0 {
+                o.push_str(", ");
+            }
             o.push_str("{\"variable\": ");
             string(&mut o, m.var);
             o.push_str(", \"value\": ");
@@ -97,13 +113,11 @@ impl Report {
             string(&mut o, m.upstream);
             o.push('}');
         }
-        o.push_str(if self.mitigations.is_empty() {
-            "],\n  \"attempts\": ["
-        } else {
-            "\n  ],\n  \"attempts\": ["
-        });
+        o.push_str("], \"attempts\": [");
         for (i, a) in self.attempts.iter().enumerate() {
-            o.push_str(if i > 0 { ",\n    " } else { "\n    " });
+            if i > 0 {
+                o.push_str(", ");
+            }
             let started = a
                 .started
                 .duration_since(SystemTime::UNIX_EPOCH)
@@ -130,25 +144,50 @@ impl Report {
             string(&mut o, &a.action);
             o.push('}');
         }
-        o.push_str(if self.attempts.is_empty() {
-            "]"
-        } else {
-            "\n  ]"
-        });
-        let _ = write!(o, ",\n  \"exit_code\": {}\n}}\n", self.exit_code);
+        let _ = writeln!(o, "], \"exit_code\": {}}}", self.exit_code);
         o
     }
 
-    /// Writes the report next to its final name and renames it, so a reader never sees half.
-    pub fn write(&self, path: &Path) -> std::io::Result<()> {
-        let tmp = path.with_file_name(format!(
-            ".{}.steady-tmp",
-            path.file_name()
-                .map_or("report".into(), |n| n.to_string_lossy())
-        ));
-        std::fs::write(&tmp, self.to_json())?;
-        std::fs::rename(&tmp, path)
+    /// Appends the record as one line to `file` (from [`open`]), under an `flock` on it.
+    pub fn append(&self, file: &File) -> std::io::Result<()> {
+        let line = self.to_json();
+        let locked = lock_for_append(file);
+        let mut f = file;
+        let written = f.write_all(line.as_bytes());
+        if locked {
+            let _ = file.unlock();
+        }
+        written
     }
+}
+
+/// How long a run waits for another's append before it appends without the lock.
+const APPEND_PATIENCE: Duration = Duration::from_secs(5);
+
+/// Takes the report file's `flock`, waiting a little for another run's append; false when it
+/// cannot be had (then the record is appended all the same).
+fn lock_for_append(file: &File) -> bool {
+    let until = Instant::now() + APPEND_PATIENCE;
+    loop {
+        match file.try_lock() {
+            Ok(()) => return true,
+            Err(std::fs::TryLockError::WouldBlock) if Instant::now() < until => {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Err(_) => return false,
+        }
+    }
+}
+
+/// Opens (creating it if needed) the report file for appending, before the command runs, so
+/// that a path steady cannot write is an error before a long install rather than after it.
+pub fn open(path: &Path) -> std::io::Result<File> {
+    std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(0o666)
+        .custom_flags(libc::O_CLOEXEC | libc::O_NOCTTY)
+        .open(path)
 }
 
 #[cfg(test)]
@@ -176,12 +215,14 @@ mod tests {
             ..Report::default()
         };
         let j = r.to_json();
+        assert_eq!(j.lines().count(), 1, "one line per record: {j}");
+        assert!(j.ends_with("}\n"), "{j}");
         assert!(j.contains(r#""command": ["pip", "say \"hi\"\n"]"#), "{j}");
         assert!(
             j.contains(r#""started_at": 10.000, "duration_s": 1.500"#),
             "{j}"
         );
         assert!(j.contains(r#""cache": null"#), "{j}");
-        assert!(j.trim_end().ends_with("\"exit_code\": 1\n}"), "{j}");
+        assert!(j.trim_end().ends_with("\"exit_code\": 1}"), "{j}");
     }
 }

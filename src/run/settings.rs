@@ -18,6 +18,21 @@ pub struct Settings {
     pub kill_after: Duration,
     pub retries: u32,
     pub backoff: Duration,
+    /// `--backoff-max`: the longest pause between two attempts.
+    pub backoff_max: Duration,
+    /// `--retry-on-exit`: exit codes retried even where steady would stop.
+    pub retry_on_exit: Vec<i32>,
+    /// `--retry-on-output`: patterns whose match in a failed attempt's output makes it
+    /// retried even where steady would stop. Compiled only for a supervised run (see
+    /// `recovery::retry::compile_patterns`): a regex costs milliseconds to build, which a
+    /// command exec'd unchanged must not pay.
+    pub retry_on_output: Vec<String>,
+    /// They came from `STEADY_RETRY_ON_OUTPUT`, not the flag: an error names the variable.
+    pub retry_on_output_from_env: bool,
+    /// `--on-retry`: a shell command run before each retry.
+    pub on_retry: Option<String>,
+    /// `--output on-failure`: the command's output is held and shown only if the run fails.
+    pub hold_output: bool,
     pub deadline: Option<Duration>,
     pub lock_timeout: Option<Duration>,
     pub no_lock: bool,

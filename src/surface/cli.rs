@@ -140,6 +140,15 @@ pub enum MitigateMode {
     Off,
 }
 
+/// When the command's output is shown (`--output`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputMode {
+    /// As the command writes it
+    Live,
+    /// Held, and shown only if the run finally fails (every attempt's output, in order)
+    OnFailure,
+}
+
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// Wall-clock limit of one attempt (0 = none)
@@ -167,9 +176,36 @@ pub struct RunArgs {
     )]
     pub retries: u32,
 
-    /// First back-off delay before a retry; doubles each retry, capped at 30s, with jitter
+    /// First back-off delay before a retry; doubles each retry, capped at --backoff-max, with
+    /// jitter
     #[arg(long, env = env::BACKOFF, value_name = "DUR", value_parser = parse_duration, default_value = "1s")]
     pub backoff: Duration,
+
+    /// The longest back-off delay between two attempts
+    #[arg(long, env = env::BACKOFF_MAX, value_name = "DUR", value_parser = parse_duration, default_value = "30s")]
+    pub backoff_max: Duration,
+
+    /// Also retry when the command exits with one of these codes, even where steady would stop
+    /// (comma-separated, e.g. 3,75; 128+N for a death by signal N)
+    #[arg(
+        long,
+        env = env::RETRY_ON_EXIT,
+        value_name = "CODES",
+        value_delimiter = ',',
+        value_parser = parse_exit_code
+    )]
+    pub retry_on_exit: Vec<i32>,
+
+    /// Also retry a failed attempt whose output matches this regular expression, even where
+    /// steady would stop (repeatable; matched against the last 64 KiB of each stream, `^` and
+    /// `$` at line ends)
+    #[arg(long, env = env::RETRY_ON_OUTPUT, value_name = "REGEX")]
+    pub retry_on_output: Vec<String>,
+
+    /// A shell command run before each retry, after the clean, with STEADY_ATTEMPT (the failed
+    /// attempt), STEADY_CLASS and STEADY_EXIT set; its failure is reported, not fatal
+    #[arg(long, env = env::ON_RETRY, value_name = "CMD", value_hint = clap::ValueHint::CommandString)]
+    pub on_retry: Option<String>,
 
     /// Budget for the whole run: lock wait, attempts and back-off (0 = none)
     #[arg(long, env = env::DEADLINE, value_name = "DUR", value_parser = parse_duration)]
@@ -241,9 +277,14 @@ pub struct RunArgs {
     #[arg(long, env = env::MITIGATE, value_enum, default_value = "auto")]
     pub mitigate: MitigateMode,
 
-    /// Write a JSON record of the run (every attempt, class, action) to FILE
-    #[arg(long, env = env::REPORT, value_name = "FILE")]
+    /// Append a JSON record of the run (every attempt, class, action) to FILE, one line per run
+    #[arg(long, env = env::REPORT, value_name = "FILE", value_hint = clap::ValueHint::FilePath)]
     pub report: Option<PathBuf>,
+
+    /// When the command's output is shown: as it comes, or only if the run finally fails
+    /// (as chronic does; a stream that is a terminal stays live)
+    #[arg(long, env = env::OUTPUT, value_enum, value_name = "WHEN", default_value = "live")]
+    pub output: OutputMode,
 
     /// Extra environment for the command (repeatable)
     #[arg(long = "env", value_name = "KEY=VALUE", value_parser = parse_env_pair)]
@@ -284,6 +325,17 @@ fn parse_flag(s: &str) -> Result<bool, String> {
         .ok_or_else(|| format!("`{s}` is not 1 or 0 (nor true/false, yes/no, on/off)"))
 }
 
+/// An exit status for `--retry-on-exit`: 1 to 255 (0 is success, never retried).
+fn parse_exit_code(s: &str) -> Result<i32, String> {
+    match s.trim().parse::<i64>() {
+        Ok(n) if (1..=255).contains(&n) => Ok(n as i32),
+        Ok(_) => Err("an exit code to retry on must be 1 to 255".into()),
+        Err(_) => Err(format!(
+            "`{s}` is not an exit code; give codes from 1 to 255, separated by commas"
+        )),
+    }
+}
+
 fn parse_env_pair(s: &str) -> Result<(String, String), String> {
     match s.split_once('=') {
         Some((k, v)) if !k.is_empty() && !k.contains('\0') && !v.contains('\0') => {
@@ -294,7 +346,7 @@ fn parse_env_pair(s: &str) -> Result<(String, String), String> {
 }
 
 /// The names of options that make an unknown command supervised rather than exec'd.
-pub const SUPERVISING_OPTIONS: [&str; 9] = [
+pub const SUPERVISING_OPTIONS: [&str; 14] = [
     "timeout",
     "stall",
     "deadline",
@@ -304,4 +356,9 @@ pub const SUPERVISING_OPTIONS: [&str; 9] = [
     "lock_timeout",
     "locks",
     "shared",
+    "retry_on_exit",
+    "retry_on_output",
+    "on_retry",
+    "output",
+    "report",
 ];

@@ -118,15 +118,61 @@ pub fn run(settings: &Settings) -> Outcome {
         lines.push((
             "watchdog",
             format!(
-                "timeout {}, stall {}, deadline {}, retries {}, kill after {}, back-off from {}",
+                "timeout {}, stall {}, deadline {}, retries {}, kill after {}, back-off {} to {}",
                 w(settings.timeout),
                 settings.stall.map_or_else(|| "off".to_owned(), ui::human),
                 w(settings.deadline),
                 settings.retries,
                 ui::human(settings.kill_after),
-                ui::human(settings.backoff)
+                ui::human(settings.backoff),
+                ui::human(settings.backoff_max)
             ),
         ));
+        let mut rules = Vec::new();
+        if !settings.retry_on_exit.is_empty() {
+            let codes: Vec<String> = settings.retry_on_exit.iter().map(i32::to_string).collect();
+            rules.push(format!("exit {}", codes.join(", ")));
+        }
+        for p in &settings.retry_on_output {
+            match crate::recovery::retry::compile_patterns(std::slice::from_ref(p), "") {
+                Ok(_) => rules.push(format!("output matching `{p}`")),
+                Err(e) => rules.push(format!(
+                    "output matching `{p}` (which steady would refuse: {})",
+                    e.rsplit(": ").next().unwrap_or(&e)
+                )),
+            }
+        }
+        if !rules.is_empty() {
+            lines.push((
+                "retry also",
+                format!(
+                    "on {}, even where steady would stop (not after a stop signal or the deadline)",
+                    rules.join("; ")
+                ),
+            ));
+        }
+        if let Some(cmd) = &settings.on_retry {
+            lines.push((
+                "on retry",
+                format!("`{cmd}` after the clean, before each retry (sh -c)"),
+            ));
+        }
+        if settings.hold_output {
+            lines.push((
+                "output",
+                if sys::is_terminal(1) && sys::is_terminal(2) {
+                    "live: --output on-failure holds no terminal's output".to_owned()
+                } else {
+                    "held, and shown only if the run fails (--output on-failure)".to_owned()
+                },
+            ));
+        }
+        if let Some(path) = &settings.report {
+            lines.push((
+                "report",
+                format!("one JSON line appended to `{}` per run", path.display()),
+            ));
+        }
     }
     let facts = Facts::gather(
         inv.and_then(|i| i.emulator.as_deref())

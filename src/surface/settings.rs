@@ -9,7 +9,7 @@ use clap::parser::ValueSource;
 
 use crate::env;
 use crate::run::settings::{self, Settings};
-use crate::surface::cli::{MitigateMode, RunArgs, SUPERVISING_OPTIONS};
+use crate::surface::cli::{MitigateMode, OutputMode, RunArgs, SUPERVISING_OPTIONS};
 use crate::ui::Verbosity;
 
 /// Builds the run's settings from the parsed command line: values from flags or their
@@ -89,6 +89,15 @@ pub fn from_cli(args: RunArgs, matches: &clap::ArgMatches) -> anyhow::Result<Set
         kill_after: args.kill_after,
         retries: args.retries,
         backoff: args.backoff,
+        backoff_max: args.backoff_max,
+        retry_on_exit: args.retry_on_exit,
+        retry_on_output_from_env: matches!(
+            source("retry_on_output"),
+            Some(ValueSource::EnvVariable)
+        ),
+        retry_on_output: args.retry_on_output,
+        on_retry: args.on_retry.filter(|c| !c.trim().is_empty()),
+        hold_output: args.output == OutputMode::OnFailure,
         deadline: nonzero(args.deadline),
         lock_timeout: args.lock_timeout,
         no_lock: args.no_lock,

@@ -5,6 +5,10 @@ mod common;
 /// The committed completion scripts: fresh against `steady completions`, and loading in their
 /// shells.
 mod completions;
+/// Issue 17, the retry rules users already write (`--retry-on-exit`, `--retry-on-output`,
+/// `STEADY_ATTEMPT`, `--on-retry`, `--backoff-max`), `--output on-failure`, and JSON Lines
+/// reports that keep every run.
+mod control;
 /// The field corpus of real installer messages replayed through the binary, and `doctor
 /// --explain-output` on it.
 mod field;

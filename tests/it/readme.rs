@@ -241,6 +241,7 @@ rm -f "$HOME/.holding""#,
             || first.starts_with("STEADY_")
             || first.starts_with("GITHUB_ACTIONS=")
             || first.starts_with("steady -q ")
+            || first.starts_with("steady --")
             || first.starts_with("steady stauts") =>
         {
             s.fake_uv()
