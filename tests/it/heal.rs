@@ -43,9 +43,10 @@ fn ident(p: &Path) -> (u64, i64) {
     (m.ino(), m.mtime_nsec() + m.mtime() * 1_000_000_000)
 }
 
-/// The number of attempts and each one's action, from a `--report`.
+/// The number of attempts and each one's action, from the last run in a `--report` (one JSON
+/// line per run).
 fn attempts(report: &Path) -> Vec<(String, String)> {
-    let py = "import json,sys; r=json.load(open(sys.argv[1]))\n\
+    let py = "import json,sys; r=json.loads(open(sys.argv[1]).read().splitlines()[-1])\n\
               for a in r['attempts']: print(f\"{a['class']}\\t{a['action']}\")";
     let out = run(Command::new("python3").args(["-c", py]).arg(report));
     assert!(out.status.success(), "{}", stderr(&out));
