@@ -712,7 +712,7 @@ impl Supervisor<'_> {
                         ui::human(s.deadline.unwrap_or_default())
                     ),
                     StopReason::Stall => format!(
-                        "printed nothing and used almost no CPU for --stall {} (hung)",
+                        "printed nothing, used almost no CPU, and read, wrote or received no bytes for --stall {} (hung)",
                         ui::human(s.stall.unwrap_or_default())
                     ),
                     StopReason::LockLost => {
