@@ -111,6 +111,9 @@ pub enum StopReason {
     Stall,
     /// The lock beyond this machine was lost: it no longer keeps others out.
     LockLost,
+    /// The installer waited for a lock of its own, held outside the attempt, for longer than
+    /// `--lock-timeout`.
+    LockWait,
 }
 
 /// Something besides the command that an attempt must keep an eye on: a lock held on a
@@ -159,6 +162,7 @@ impl Ending {
             Ending::Stopped(StopReason::Deadline) => "stopped at the deadline".into(),
             Ending::Stopped(StopReason::Stall) => "stalled (no output, no CPU, no I/O)".into(),
             Ending::Stopped(StopReason::LockLost) => "killed: the lock was lost".into(),
+            Ending::Stopped(StopReason::LockWait) => "waited too long for its own lock".into(),
             Ending::Interrupted { signal, .. } => format!("interrupted by {signal}"),
             Ending::NotFound => "command not found".into(),
             Ending::NotExecutable(e) => format!("not executable: {e}"),
@@ -194,6 +198,11 @@ pub struct AttemptSpec<'a> {
     /// Stop the attempt when its whole tree printed nothing, used almost no CPU and moved no
     /// byte for this long.
     pub stall: Option<Duration>,
+    /// Texts in the output that say the installer waits for a lock of its own (its row's
+    /// `lock_wait`).
+    pub lock_wait: &'a [&'static str],
+    /// The longest such a wait may last (`--lock-timeout`); `None`: as long as it takes.
+    pub lock_wait_limit: Option<Duration>,
     pub kill_after: Duration,
     pub stdout: Output,
     pub stderr: Output,
@@ -209,6 +218,8 @@ pub struct AttemptResult {
     /// `stderr_tail` (where installers write their errors) and `stdout_tail` is empty.
     pub stdout_tail: Vec<u8>,
     pub stderr_tail: Vec<u8>,
+    /// Who held the lock the installer last waited for: pid, command, since.
+    pub lock_holder: Option<String>,
 }
 
 /// Which of the command's streams a `Stream` carries.
@@ -466,6 +477,15 @@ impl Stream {
         z.empty_into(&mut self.tail);
         self.tail.truncate(self.tail.len().saturating_sub(z.ahead));
         keep_tail(&mut self.tail);
+    }
+
+    /// The last `n` bytes read, as far as the tail holds them (none while the output moves
+    /// by `splice`, which steady does not read).
+    fn recent(&self, n: usize) -> &[u8] {
+        if self.zero_copy.is_some() {
+            return &[];
+        }
+        &self.tail[self.tail.len().saturating_sub(n)..]
     }
 
     /// Takes what the command wrote: one chunk when it is to be forwarded (so memory stays
@@ -939,7 +959,46 @@ pub struct Hooks<'a> {
     /// `/dev/null`.
     pub stdin: Option<&'a mut Replay>,
     pub record: Option<&'a mut dyn Recorder>,
+    /// Finds the lock that one of the given processes waits for, and its holder (the
+    /// kernel's `/proc/locks`, read by `lock`): asked only after the installer said it waits.
+    pub awaited: Option<FindAwaited>,
 }
+
+/// Given the live processes of an attempt, the lock one of them waits for, if any.
+pub type FindAwaited = fn(&[i32]) -> Option<Awaited>;
+
+/// A lock that a process of the attempt waits for.
+#[derive(Debug, Clone)]
+pub struct Awaited {
+    /// Its holder's pid, when this steady can see it (another PID namespace shows none).
+    pub holder: Option<i32>,
+    /// The holder, for a person: pid, command, since when.
+    pub holder_words: String,
+    /// The lock file, when it can be named.
+    pub path: Option<String>,
+}
+
+/// The installer said it waits for a lock of its own ([`AttemptSpec::lock_wait`]).
+#[derive(Debug, Clone)]
+struct LockWait {
+    /// When it said so.
+    since: Instant,
+    /// When its tree was last seen waiting on a lock held outside it.
+    seen: Option<Instant>,
+    next_look: Instant,
+}
+
+/// How long after the installer said it waits steady looks for the waiting process before it
+/// takes the words back (the installer may not use a kernel lock steady can see).
+const LOCK_WAIT_CONFIRM: Duration = Duration::from_secs(5);
+
+/// How often a lock wait is looked at: often at first, to find the waiter before a short
+/// stall window ends, then once a second.
+const LOCK_LOOK_FIRST: Duration = Duration::from_millis(200);
+const LOCK_LOOK_EVERY: Duration = Duration::from_secs(1);
+
+/// The part of a read that a text split across two reads needs from before it.
+const TEXT_OVERLAP: usize = 256;
 
 /// Runs one of steady's own helper commands to its end, without a watcher or stdin.
 /// Leftover processes of a failed attempt are ended before this returns; those of a
@@ -957,6 +1016,7 @@ pub fn run_watched(spec: &AttemptSpec, hooks: Hooks, signals: &SignalPipe) -> At
         duration: started.elapsed(),
         stdout_tail: Vec::new(),
         stderr_tail: Vec::new(),
+        lock_holder: None,
     };
     let mut hooks = hooks;
     let (stdin, feed) = match hooks.stdin.as_deref_mut().map(Replay::for_attempt) {
@@ -1026,6 +1086,9 @@ struct Watch<'s, 'h> {
     ptys: Vec<Pty>,
     feed: Option<Feed>,
     stall: Option<StallWatch>,
+    lock_wait: Option<LockWait>,
+    /// Who held the lock the installer last waited for.
+    lock_holder: Option<String>,
     exit: Option<(Ended, Instant)>,
     stopped: Option<StopReason>,
     interrupted: Option<Arrived>,
@@ -1070,6 +1133,8 @@ impl<'s, 'h> Watch<'s, 'h> {
             ptys,
             feed,
             stall: spec.stall.map(|w| StallWatch::new(w, started)),
+            lock_wait: None,
+            lock_holder: None,
             exit: None,
             stopped: None,
             interrupted: None,
@@ -1116,6 +1181,9 @@ impl<'s, 'h> Watch<'s, 'h> {
             self.feed = None;
         }
         if self.running() {
+            self.check_lock_wait(now);
+        }
+        if self.running() {
             self.check_limits(now);
         }
         self.check_watcher(now);
@@ -1151,6 +1219,78 @@ impl<'s, 'h> Watch<'s, 'h> {
         }
     }
 
+    /// While the installer says it waits for its own lock: whether one of its processes
+    /// really waits on a kernel lock held outside the attempt. While it does, the attempt is
+    /// waiting, not hung (the stall clock is held), and `--lock-timeout` bounds the wait. A
+    /// lock held inside the tree is a deadlock of the tree itself, which stall detection
+    /// stops as any other.
+    fn check_lock_wait(&mut self, now: Instant) {
+        let Some(w) = self.lock_wait.as_mut() else {
+            return;
+        };
+        if now < w.next_look {
+            return;
+        }
+        let Some(find) = self.hooks.awaited else {
+            self.lock_wait = None;
+            return;
+        };
+        let tree = tree::descendants();
+        let outside = find(&tree).filter(|a| a.holder.is_none_or(|h| !tree.contains(&h)));
+        let Some(a) = outside else {
+            if w.seen.is_some() || now >= w.since + LOCK_WAIT_CONFIRM {
+                // It has the lock now (or never waited on one steady can see): watched
+                // as before, its silence counted from now.
+                if w.seen.is_some()
+                    && let Some(s) = self.stall.as_mut()
+                {
+                    s.last_output = now;
+                }
+                self.lock_wait = None;
+            } else {
+                w.next_look = now + LOCK_LOOK_FIRST;
+            }
+            return;
+        };
+        w.next_look = now + LOCK_LOOK_EVERY;
+        if w.seen.is_none() {
+            let on = a.path.map(|p| format!(" on `{p}`")).unwrap_or_default();
+            let limit = match self.spec.lock_wait_limit {
+                Some(d) => format!("up to --lock-timeout {}", crate::ui::human(d)),
+                None => "as long as it takes (--lock-timeout bounds it)".to_owned(),
+            };
+            crate::ui::warn(&format!(
+                "the command waits for its own lock{on}, held by {} (outside this run): a wait, not a hang; waiting {limit}",
+                a.holder_words
+            ));
+        }
+        w.seen = Some(now);
+        self.lock_holder = Some(a.holder_words);
+        if let Some(s) = self.stall.as_mut() {
+            s.last_output = now;
+        }
+        if let Some(limit) = self.spec.lock_wait_limit
+            && now >= w.since + limit
+        {
+            self.stopped = Some(StopReason::LockWait);
+            tree::signal_tree(self.pgid, Signal::SIGTERM);
+            self.kill_at = Some(now + self.spec.kill_after);
+        }
+    }
+
+    /// Whether output just read from stream `i` (its last `n` bytes) says the installer
+    /// waits for its own lock.
+    fn says_lock_wait(&self, i: usize, n: usize) -> bool {
+        if self.spec.lock_wait.is_empty() {
+            return false;
+        }
+        let recent = self.streams[i].recent(n + TEXT_OVERLAP);
+        self.spec
+            .lock_wait
+            .iter()
+            .any(|t| recent.windows(t.len()).any(|w| w == t.as_bytes()))
+    }
+
     /// The lock beyond this machine, when its check is due.
     fn check_watcher(&mut self, now: Instant) {
         if !self.running() {
@@ -1176,6 +1316,7 @@ impl<'s, 'h> Watch<'s, 'h> {
         if self.running() {
             wake.extend(self.limit.map(|(l, _)| l));
             wake.extend(self.stall.as_ref().map(|s| s.next_sample));
+            wake.extend(self.lock_wait.as_ref().map(|w| w.next_look));
             wake.extend(self.hooks.watcher.as_deref().and_then(|w| w.next_check()));
             if self.hooks.record.is_some() {
                 wake.push(self.next_record);
@@ -1252,10 +1393,22 @@ impl<'s, 'h> Watch<'s, 'h> {
             let s = &mut self.streams[i];
             if s.wants_write() {
                 s.write();
-            } else if s.read() > 0
-                && let Some(w) = self.stall.as_mut()
-            {
-                w.last_output = Instant::now();
+                continue;
+            }
+            let n = s.read();
+            if n == 0 {
+                continue;
+            }
+            let now = Instant::now();
+            if let Some(w) = self.stall.as_mut() {
+                w.last_output = now;
+            }
+            if self.lock_wait.is_none() && self.says_lock_wait(i, n) {
+                self.lock_wait = Some(LockWait {
+                    since: now,
+                    seen: None,
+                    next_look: now,
+                });
             }
         }
     }
@@ -1370,6 +1523,7 @@ impl<'s, 'h> Watch<'s, 'h> {
             duration: self.started.elapsed(),
             stdout_tail: Vec::new(),
             stderr_tail: Vec::new(),
+            lock_holder: self.lock_holder.take(),
         };
         for s in self.streams {
             match s.role {
@@ -1467,6 +1621,8 @@ pub fn run_helper(argv: &[OsString], timeout: Duration, signals: &SignalPipe) ->
         timeout: Some(timeout),
         deadline: None,
         stall: None,
+        lock_wait: &[],
+        lock_wait_limit: None,
         kill_after: Duration::from_secs(2),
         stdout: Output::Capture,
         stderr: Output::Capture,

@@ -40,7 +40,10 @@ pub fn classify(installer: Option<&Installer>, ending: &Ending, output: &str) ->
     };
     match ending {
         Ending::Exited(0) => return plain(Failure::Unknown),
-        Ending::Stopped(StopReason::Deadline) | Ending::Interrupted { .. } => {
+        // An installer that waited past --lock-timeout for its own lock: over, as when
+        // steady's own lock wait runs out.
+        Ending::Stopped(StopReason::Deadline | StopReason::LockWait)
+        | Ending::Interrupted { .. } => {
             return plain(Failure::Stopped);
         }
         Ending::Stopped(_) => return plain(Failure::Hang),

@@ -210,3 +210,153 @@ fn the_default_stall_recovers_a_deadlock_within_a_minute() {
     // stay within a minute. Measured (not asserted): bench/run.sh.
     assert_eq!(default_stall(&ctx), "45s");
 }
+
+/// A stand-in for uv that says, as uv does, that it waits for a lock of its own, then waits
+/// for an flock on `$UV_CACHE_DIR/.lock` (no CPU, no I/O, no output) and installs once it
+/// has it. With `inside`, it first starts a child of its own that holds that lock forever.
+fn waiting_uv(ctx: &Ctx, python: &Path, inside: bool) {
+    let py = python.display();
+    let lock = "import fcntl, sys, time\n\
+                f = open(sys.argv[1], 'a')\n\
+                fcntl.flock(f, fcntl.LOCK_EX)\n\
+                if len(sys.argv) > 2: time.sleep(3600)\n";
+    std::fs::write(ctx.path("flock.py"), lock).unwrap();
+    let flock = ctx.path("flock.py");
+    let f = flock.display();
+    let holder = if inside {
+        format!("'{py}' '{f}' \"$UV_CACHE_DIR/.lock\" hold &\nsleep 1\n")
+    } else {
+        String::new()
+    };
+    ctx.fixture(
+        "uv",
+        &format!(
+            "mkdir -p \"$UV_CACHE_DIR\"\n{holder}\
+             echo \"warning: Waiting to acquire lock for $UV_CACHE_DIR (lockfile: $UV_CACHE_DIR/.lock)\" >&2\n\
+             '{py}' '{f}' \"$UV_CACHE_DIR/.lock\"\n\
+             echo installed\n"
+        ),
+    );
+}
+
+/// A process outside steady that holds `$cache/.lock` for `secs`, started once it holds it.
+fn hold_outside(ctx: &Ctx, python: &Path, secs: u32) -> Child {
+    let cache = ctx.cache();
+    std::fs::create_dir_all(&cache).unwrap();
+    let holder = script(
+        ctx,
+        "holder.py",
+        "import fcntl, sys, time\n\
+         f = open(sys.argv[1], 'a')\n\
+         fcntl.flock(f, fcntl.LOCK_EX)\n\
+         print('held', flush=True)\n\
+         time.sleep(float(sys.argv[2]))\n",
+    );
+    let mut child = Command::new(python)
+        .arg(holder)
+        .arg(cache.join(".lock"))
+        .arg(secs.to_string())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python3 holder");
+    let mut line = String::new();
+    BufReader::new(child.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line.trim(), "held");
+    child
+}
+
+#[test]
+fn an_installer_waiting_on_its_own_lock_held_outside_is_not_a_stall() {
+    let Some(python) = require("python3") else {
+        return;
+    };
+    let ctx = Ctx::new();
+    waiting_uv(&ctx, &python, false);
+    // Three stall windows and more; then the holder ends and the install goes on.
+    let mut holder = hold_outside(&ctx, &python, 7);
+    let out = run(ctx.steady().env("UV_CACHE_DIR", ctx.cache()).args([
+        "--stall",
+        "2s",
+        "--retries",
+        "0",
+        "--",
+        "uv",
+        "pip",
+        "install",
+        "x",
+    ]));
+    let _ = holder.kill();
+    let _ = holder.wait();
+    let err = stderr(&out);
+    assert_eq!(code(&out), 0, "{err}");
+    assert_eq!(stdout(&out), "installed\n");
+    let said = err
+        .lines()
+        .find(|l| l.contains("waits for its own lock"))
+        .unwrap_or_else(|| panic!("no lock wait line: {err}"));
+    assert!(said.contains(&format!("pid {}", holder.id())), "{said}");
+    assert!(said.contains("not a hang"), "{said}");
+}
+
+#[test]
+fn an_installer_lock_wait_is_bounded_by_lock_timeout() {
+    let Some(python) = require("python3") else {
+        return;
+    };
+    let ctx = Ctx::new();
+    waiting_uv(&ctx, &python, false);
+    let mut holder = hold_outside(&ctx, &python, 600);
+    let out = run(ctx.steady().env("UV_CACHE_DIR", ctx.cache()).args([
+        "--stall",
+        "2s",
+        "--lock-timeout",
+        "4s",
+        "--kill-after",
+        "1s",
+        "--",
+        "uv",
+        "pip",
+        "install",
+        "x",
+    ]));
+    let _ = holder.kill();
+    let _ = holder.wait();
+    let err = stderr(&out);
+    // As when steady's own wait for the cache lock runs out: 75, no retry, the holder named.
+    assert_eq!(code(&out), 75, "{err}");
+    assert!(!err.contains("stalled"), "{err}");
+    assert!(!err.contains("attempt 2"), "{err}");
+    let said = err
+        .lines()
+        .find(|l| l.contains("--lock-timeout 4s"))
+        .unwrap_or_else(|| panic!("no lock timeout line: {err}"));
+    assert!(said.contains(&format!("pid {}", holder.id())), "{said}");
+    assert!(err.contains("hint: "), "{err}");
+}
+
+#[test]
+fn a_lock_held_inside_the_attempt_is_a_stall() {
+    let Some(python) = require("python3") else {
+        return;
+    };
+    let ctx = Ctx::new();
+    // The tree waits on itself: a deadlock, however it is worded.
+    waiting_uv(&ctx, &python, true);
+    let out = run(ctx.steady().env("UV_CACHE_DIR", ctx.cache()).args([
+        "--stall",
+        "2s",
+        "--kill-after",
+        "1s",
+        "--retries",
+        "0",
+        "--",
+        "uv",
+        "pip",
+        "install",
+        "x",
+    ]));
+    assert_eq!(code(&out), 124, "{}", stderr(&out));
+    assert_says_what_was_still(&stderr(&out));
+}
