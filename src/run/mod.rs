@@ -400,12 +400,14 @@ impl Supervisor<'_> {
         let mut attempt_no = 1;
         loop {
             let started = SystemTime::now();
+            recovery.before_attempt(held.is_some());
             let done = match self
                 .one_attempt(attempt_no, base_env, deadline, recovery, held, &mut stdin)
             {
                 Ok(done) => done,
                 Err(outcome) => return outcome,
             };
+            recovery.after_attempt(&done.result);
             let mut record = done.record(attempt_no, started);
             let stop = |record: AttemptRecord, report: &mut Report, history: &[String]| {
                 report.attempts.push(record);

@@ -360,3 +360,101 @@ fn a_lock_held_inside_the_attempt_is_a_stall() {
     assert_eq!(code(&out), 124, "{}", stderr(&out));
     assert_says_what_was_still(&stderr(&out));
 }
+
+/// A stand-in for uv whose first two installs meet a foreign cleaner: each asks the cleaner
+/// (through files in `sync`) to clear the cache, waits until it has, then fails as uv does when
+/// an entry vanished under it. The third install succeeds. Its own clean commands are logged
+/// in `sync/cleans` and do nothing.
+fn raced_uv(ctx: &Ctx, sync: &Path) {
+    let s = sync.display();
+    ctx.fixture(
+        "uv",
+        &format!(
+            "case \"$*\" in *'cache clean'*) echo \"$*\" >> '{s}/cleans'; exit 0;; esac\n\
+             mkdir -p \"$UV_CACHE_DIR/archive-v0/e1/alpha-1.0.dist-info\"\n\
+             touch \"$UV_CACHE_DIR/CACHEDIR.TAG\"\n\
+             n=$(cat '{s}/count' 2>/dev/null || echo 0); n=$((n+1)); echo $n > '{s}/count'\n\
+             if [ $n -ge 3 ]; then echo installed; exit 0; fi\n\
+             touch '{s}/go.'$n\n\
+             while [ ! -e '{s}/done.'$n ]; do sleep 0.05; done\n\
+             echo 'error: Failed to install: alpha-1.0-py3-none-any.whl (alpha==1.0)' >&2\n\
+             echo \"  cause: failed to open file \\`$UV_CACHE_DIR/archive-v0/e1/alpha-1.0.dist-info/METADATA\\`: No such file or directory (os error 2)\" >&2\n\
+             exit 2\n"
+        ),
+    );
+}
+
+#[test]
+fn a_foreign_cleaner_is_named_and_never_escalates_to_a_full_clean() {
+    let Some(python) = require("python3") else {
+        return;
+    };
+    let ctx = Ctx::new();
+    let sync = ctx.path("sync");
+    std::fs::create_dir_all(&sync).unwrap();
+    raced_uv(&ctx, &sync);
+    let cache = ctx.cache();
+    std::fs::create_dir_all(cache.join("archive-v0/e0")).unwrap();
+    std::fs::write(
+        cache.join("CACHEDIR.TAG"),
+        "Signature: 8a477f597d28d172789f06886806bc55",
+    )
+    .unwrap();
+    // Outside steady and its lock, like `uv cache clean` in another job: clears the cache
+    // whenever an install asks, twice. Its working directory is the cache.
+    let cleaner = script(
+        &ctx,
+        "cleaner.py",
+        "import os, shutil, sys, time\n\
+         cache, sync = sys.argv[1], sys.argv[2]\n\
+         os.chdir(cache)\n\
+         for n in (1, 2):\n\
+         \x20   go = os.path.join(sync, 'go.%d' % n)\n\
+         \x20   while not os.path.exists(go):\n\
+         \x20       time.sleep(0.05)\n\
+         \x20   for e in os.listdir('.'):\n\
+         \x20       shutil.rmtree(e) if os.path.isdir(e) else os.remove(e)\n\
+         \x20   open(os.path.join(sync, 'done.%d' % n), 'w').close()\n\
+         time.sleep(600)\n",
+    );
+    let mut foreign = Command::new(&python)
+        .arg(&cleaner)
+        .arg(&cache)
+        .arg(&sync)
+        .spawn()
+        .expect("python3 cleaner");
+    let report = ctx.path("report.json");
+    let out = run(ctx.steady().env("UV_CACHE_DIR", &cache).args([
+        "--retries",
+        "4",
+        "--backoff",
+        "100ms",
+        "--deadline",
+        "120s",
+        "--report",
+        report.to_str().unwrap(),
+        "--",
+        "uv",
+        "pip",
+        "install",
+        "alpha",
+    ]));
+    let _ = foreign.kill();
+    let _ = foreign.wait();
+    let err = stderr(&out);
+    assert_eq!(code(&out), 0, "{err}");
+    assert_eq!(stdout(&out), "installed\n");
+    let said: Vec<&str> = err
+        .lines()
+        .filter(|l| l.contains("outside steady's lock"))
+        .collect();
+    assert_eq!(said.len(), 2, "{err}");
+    for line in &said {
+        assert!(line.contains(&format!("pid {}", foreign.id())), "{line}");
+    }
+    // Neither the named entry nor the whole cache was cleared for it.
+    let cleans = std::fs::read_to_string(sync.join("cleans")).unwrap_or_default();
+    assert_eq!(cleans, "", "steady cleaned for a foreign writer: {err}");
+    let record = std::fs::read_to_string(&report).unwrap();
+    assert!(!record.contains("cleared"), "{record}");
+}
