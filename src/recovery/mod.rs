@@ -258,9 +258,18 @@ impl<'a> Recovery<'a> {
             ));
         }
         let vanished = std::mem::take(&mut self.vanished);
+        let like_foreign = matches!(diag.failure, Failure::Corruption | Failure::Unknown);
         if !vanished.is_empty() {
             self.foreign_writes += 1;
             self.say_foreign_writer(&vanished);
+        } else if self.foreign_writes > 0 && like_foreign {
+            // It may have struck again between two looks (an entry made and removed within
+            // the attempt leaves no trace): a clean would not help either.
+            ui::detail(
+                "a writer outside steady's lock was seen earlier in this run; retrying without a clean",
+            );
+        }
+        if !vanished.is_empty() || (self.foreign_writes > 0 && like_foreign) {
             return Step::Retry {
                 clean: Clean::None,
                 mitigations: Vec::new(),
@@ -588,7 +597,8 @@ fn processes_using(cache: &Path) -> Vec<i32> {
 }
 
 /// The first path segment below `cache` of every path under it that `output` names, when the
-/// output says a file was not found.
+/// output says a file was not found. Temporary entries count too: the installer made them and
+/// was still writing into them.
 fn named_missing_entries(output: &str, cache: &Path) -> Vec<String> {
     if !["No such file or directory", "os error 2", "ENOENT"]
         .iter()
@@ -613,7 +623,7 @@ fn named_missing_entries(output: &str, cache: &Path) -> Vec<String> {
                     !matches!(c, '/' | '`' | '\'' | '"' | ':' | ')') && !c.is_whitespace()
                 })
                 .collect();
-            if !name.is_empty() && !name.starts_with(".tmp") && !names.contains(&name) {
+            if !name.is_empty() && !names.contains(&name) {
                 names.push(name);
             }
         }
@@ -628,10 +638,11 @@ mod tests {
         let cache = Path::new("/c/uv");
         let out = "error: Failed to install: alpha-1.0-py3-none-any.whl (alpha==1.0)\n  cause: failed to open file `/c/uv/archive-v0/e1/alpha-1.0.dist-info/METADATA`: No such file or directory (os error 2)";
         assert_eq!(named_missing_entries(out, cache), ["archive-v0"]);
-        // Only when something was not found; and never a temporary entry.
+        // Only when something was not found.
         assert!(named_missing_entries("error: bad CRC in `/c/uv/archive-v0/x`", cache).is_empty());
-        let tmp = "failed to open `/c/uv/.tmpAbC/x`: No such file or directory";
-        assert!(named_missing_entries(tmp, cache).is_empty());
+        // uv's own temporary directory, removed under it while it wrote there.
+        let tmp = "cause: failed to create directory `/c/uv/.tmpJDEFHq/python/packaging`: No such file or directory (os error 2)";
+        assert_eq!(named_missing_entries(tmp, cache), [".tmpJDEFHq"]);
     }
 
     use super::*;
