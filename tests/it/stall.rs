@@ -11,19 +11,19 @@ use std::process::{Child, Command, Stdio};
 
 use crate::common::*;
 
-/// `tests/fixtures/slow_serve.py`: every GET answered with `size` bytes at `rate` bytes a
-/// second (0: accepted, then nothing), until dropped.
+/// `tests/fixtures/slow_serve.py`: every GET answered with `body` (a number of bytes, or a
+/// file) at `rate` bytes a second (0: accepted, then nothing), until dropped.
 struct SlowServer {
     child: Child,
     url: String,
 }
 
 impl SlowServer {
-    fn start(python: &Path, size: usize, rate: usize) -> SlowServer {
+    fn start(python: &Path, body: &str, rate: usize) -> SlowServer {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/slow_serve.py");
         let mut child = Command::new(python)
             .arg(script)
-            .arg(size.to_string())
+            .arg(body)
             .arg(rate.to_string())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -69,7 +69,7 @@ fn a_silent_download_at_1kb_s_is_not_a_stall() {
     };
     let ctx = Ctx::new();
     // 6 KB at 1 KB/s: twice the stall window, with nothing printed.
-    let server = SlowServer::start(&python, 6000, 1000);
+    let server = SlowServer::start(&python, "6000", 1000);
     let reader = script(&ctx, "reader.py", SILENT_READER);
     let out = run(ctx
         .steady()
@@ -120,6 +120,81 @@ fn a_silent_tree_writing_slowly_to_a_file_is_not_a_stall() {
     assert_eq!(stdout(&out), "written\n");
 }
 
+/// Writes a wheel of `pkg` 1.0 padded with `pad` random bytes (stored, so they stay that big),
+/// for a download that takes a while; returns its path.
+fn padded_wheel(ctx: &Ctx, python: &Path, pkg: &str, pad: usize) -> PathBuf {
+    let maker = script(
+        ctx,
+        "padded_wheel.py",
+        "import base64, hashlib, os, sys, zipfile\n\
+         out, name, pad = sys.argv[1], sys.argv[2], int(sys.argv[3])\n\
+         dist = name + '-1.0.dist-info'\n\
+         files = {name + '/__init__.py': b'VERSION = \"1.0\"\\n',\n\
+         \x20        name + '/blob.bin': os.urandom(pad),\n\
+         \x20        dist + '/METADATA': ('Metadata-Version: 2.1\\nName: %s\\nVersion: 1.0\\n' % name).encode(),\n\
+         \x20        dist + '/WHEEL': b'Wheel-Version: 1.0\\nGenerator: steady-tests\\nRoot-Is-Purelib: true\\nTag: py3-none-any\\n'}\n\
+         def line(p, d):\n\
+         \x20   h = base64.urlsafe_b64encode(hashlib.sha256(d).digest()).rstrip(b'=').decode()\n\
+         \x20   return '%s,sha256=%s,%d' % (p, h, len(d))\n\
+         record = '\\n'.join([line(p, d) for p, d in files.items()] + [dist + '/RECORD,,']) + '\\n'\n\
+         path = os.path.join(out, name + '-1.0-py3-none-any.whl')\n\
+         with zipfile.ZipFile(path, 'w') as z:\n\
+         \x20   for p, d in files.items():\n\
+         \x20       z.writestr(p, d)\n\
+         \x20   z.writestr(dist + '/RECORD', record)\n\
+         print(path)\n",
+    );
+    let out = run(Command::new(python)
+        .arg(maker)
+        .arg(ctx.root())
+        .arg(pkg)
+        .arg(pad.to_string()));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    PathBuf::from(stdout(&out).trim())
+}
+
+#[test]
+fn uv_downloading_a_wheel_slowly_and_silently_is_not_a_stall() {
+    let (Some(python), Some(uv)) = (require("python3"), require("uv")) else {
+        return;
+    };
+    let ctx = Ctx::new();
+    // 5 KB at 1 KB/s. uv prints nothing while it downloads when its output is not a terminal,
+    // and it downloads this wheel twice (for its metadata, then to install it): two silent
+    // spans longer than the window.
+    let wheel = padded_wheel(&ctx, &python, "slowpkg", 4000);
+    let server = SlowServer::start(&python, &wheel.display().to_string(), 1000);
+    let url = server
+        .url
+        .replace("wheel.whl", "slowpkg-1.0-py3-none-any.whl");
+    let env = |c: &mut Command| {
+        c.env("UV_CACHE_DIR", ctx.cache())
+            .env("UV_NO_CONFIG", "1")
+            .env("UV_PYTHON_DOWNLOADS", "never");
+    };
+    let mut venv = Command::new(&uv);
+    env(&mut venv);
+    let made = run(venv
+        .args(["venv", "-q", "--python", "python3"])
+        .arg(ctx.path("venv")));
+    assert_eq!(code(&made), 0, "uv venv: {}", stderr(&made));
+    let mut cmd = ctx.steady();
+    env(&mut cmd);
+    let out = run(cmd
+        .args(["--stall", "3s", "--retries", "0", "--"])
+        .arg(&uv)
+        .args(["pip", "install", "--python"])
+        .arg(ctx.path("venv/bin/python"))
+        .arg(format!("slowpkg @ {url}")));
+    assert_eq!(
+        code(&out),
+        0,
+        "uv's silent download was taken for a hang: {}",
+        stderr(&out)
+    );
+    assert!(stderr(&out).contains("+ slowpkg==1.0"), "{}", stderr(&out));
+}
+
 /// A stall's error line, checked to say what was still.
 fn assert_says_what_was_still(err: &str) {
     let line = err
@@ -167,7 +242,7 @@ fn a_read_on_a_connection_that_went_quiet_is_a_stall() {
     };
     let ctx = Ctx::new();
     // The server accepted and sends nothing: an open socket is no progress by itself.
-    let server = SlowServer::start(&python, 0, 0);
+    let server = SlowServer::start(&python, "0", 0);
     let reader = script(&ctx, "reader.py", SILENT_READER);
     let out = run(ctx
         .steady()
