@@ -533,3 +533,35 @@ fn a_foreign_cleaner_is_named_and_never_escalates_to_a_full_clean() {
     let record = std::fs::read_to_string(&report).unwrap();
     assert!(!record.contains("cleared"), "{record}");
 }
+
+#[test]
+fn uv_cache_clean_waiting_for_another_uv_is_not_a_stall() {
+    let (Some(python), Some(uv)) = (require("python3"), require("uv")) else {
+        return;
+    };
+    let ctx = Ctx::new();
+    // Another uv uses the cache (here only its lock on `<cache>/.lock`, held by a process
+    // outside steady): `uv cache clean` says it waits, then waits silently in flock.
+    std::fs::create_dir_all(ctx.cache()).unwrap();
+    std::fs::write(
+        ctx.cache().join("CACHEDIR.TAG"),
+        "Signature: 8a477f597d28d172789f06886806bc55",
+    )
+    .unwrap();
+    let mut holder = hold_outside(&ctx, &python, 6);
+    let out = run(ctx
+        .steady()
+        .env("UV_CACHE_DIR", ctx.cache())
+        .env("UV_NO_CONFIG", "1")
+        .args(["--stall", "2s", "--retries", "0", "--"])
+        .arg(&uv)
+        .args(["cache", "clean"]));
+    let _ = holder.kill();
+    let _ = holder.wait();
+    let err = stderr(&out);
+    assert_eq!(code(&out), 0, "{err}");
+    assert!(
+        err.contains(&format!("held by pid {}", holder.id())),
+        "the holder is not named: {err}"
+    );
+}
