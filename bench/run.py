@@ -747,7 +747,8 @@ def sec_scale(ctx, w):
     w("## Scale of the supervision\n")
     w(f"A tree of {n} processes (a shell, 9 subshells, sleeps), silent and idle, for {secs} s. steady")
     w(f"supervises it with stall detection on (`--stall {secs + 60}s`, longer than the run, so it samples")
-    w("the tree's CPU every second and never fires); the baseline is coreutils `timeout`, which only")
+    w("the silent tree every 2 s, its CPU and the bytes each process read and wrote, and never fires);")
+    w("the baseline is coreutils `timeout`, which only")
     w("waits. CPU is utime+stime of the supervisor process alone (`/proc/<pid>/stat` fields 14–15,")
     w("read from the zombie before it is reaped, so none of the tree's CPU is in it).\n")
     rows = []

@@ -26,7 +26,7 @@ end
 
 complete -c steady -n "__fish_steady_needs_command" -l timeout -d 'Wall-clock limit of one attempt (0 = none)' -r
 complete -c steady -n "__fish_steady_needs_command" -l kill-after -d 'Grace between TERM and KILL when an attempt is stopped (2s fits GitHub Actions, which kills everything 2.5s after its TERM)' -r
-complete -c steady -n "__fish_steady_needs_command" -l stall -d 'Kill an attempt whose whole process tree printed nothing and used almost no CPU for DUR (0 = off) [default: 2m when stdin is not a terminal, else off]' -r
+complete -c steady -n "__fish_steady_needs_command" -l stall -d 'Kill an attempt whose whole process tree printed nothing, used almost no CPU and moved no byte (reads, writes, network) for DUR (0 = off) [default: 45s when stdin is not a terminal, else off]' -r
 complete -c steady -n "__fish_steady_needs_command" -l retries -d 'Retries after a retryable failure (0 to 100)' -r
 complete -c steady -n "__fish_steady_needs_command" -l backoff -d 'First back-off delay before a retry; doubles each retry, capped at --backoff-max, with jitter' -r
 complete -c steady -n "__fish_steady_needs_command" -l backoff-max -d 'The longest back-off delay between two attempts' -r
@@ -67,7 +67,7 @@ complete -c steady -n "__fish_steady_using_subcommand doctor" -l explain-output 
 complete -c steady -n "__fish_steady_using_subcommand doctor" -l ending -d 'With --explain-output: how the command ended (an exit status, signal:NAME, stall or timeout) [default: 1]' -r
 complete -c steady -n "__fish_steady_using_subcommand doctor" -l timeout -d 'Wall-clock limit of one attempt (0 = none)' -r
 complete -c steady -n "__fish_steady_using_subcommand doctor" -l kill-after -d 'Grace between TERM and KILL when an attempt is stopped (2s fits GitHub Actions, which kills everything 2.5s after its TERM)' -r
-complete -c steady -n "__fish_steady_using_subcommand doctor" -l stall -d 'Kill an attempt whose whole process tree printed nothing and used almost no CPU for DUR (0 = off) [default: 2m when stdin is not a terminal, else off]' -r
+complete -c steady -n "__fish_steady_using_subcommand doctor" -l stall -d 'Kill an attempt whose whole process tree printed nothing, used almost no CPU and moved no byte (reads, writes, network) for DUR (0 = off) [default: 45s when stdin is not a terminal, else off]' -r
 complete -c steady -n "__fish_steady_using_subcommand doctor" -l retries -d 'Retries after a retryable failure (0 to 100)' -r
 complete -c steady -n "__fish_steady_using_subcommand doctor" -l backoff -d 'First back-off delay before a retry; doubles each retry, capped at --backoff-max, with jitter' -r
 complete -c steady -n "__fish_steady_using_subcommand doctor" -l backoff-max -d 'The longest back-off delay between two attempts' -r

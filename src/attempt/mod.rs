@@ -24,11 +24,12 @@
 
 pub mod cgroup;
 pub mod input;
+pub mod progress;
 pub mod pty;
 pub mod relay;
 pub mod tree;
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::ffi::OsString;
 use std::fs::File;
 use std::io::{self, Write};
@@ -92,8 +93,9 @@ const FINAL_FLUSH_PATIENCE: Duration = Duration::from_secs(5);
 /// successful install may keep writing).
 const FINAL_READ_MAX: usize = 1 << 20;
 
-/// How often the stall detector samples the tree's CPU time.
-const STALL_SAMPLE: Duration = Duration::from_secs(1);
+/// How often, at most, the stall detector samples a silent tree (an eighth of the window when
+/// that is shorter): a stall is found within this much after the window.
+const STALL_SAMPLE: Duration = Duration::from_secs(2);
 
 /// A tree using less than this share of one core (in percent) over the whole stall window,
 /// while printing nothing, is stalled. Not zero: a real qemu-user hang with pipes attached
@@ -105,10 +107,13 @@ const STALL_CPU_PERCENT: u64 = 2;
 pub enum StopReason {
     Timeout,
     Deadline,
-    /// No output and almost no CPU for the whole `--stall` window.
+    /// No output, almost no CPU and no byte moved for the whole `--stall` window.
     Stall,
     /// The lock beyond this machine was lost: it no longer keeps others out.
     LockLost,
+    /// The installer waited for a lock of its own, held outside the attempt, for longer than
+    /// `--lock-timeout`.
+    LockWait,
 }
 
 /// Something besides the command that an attempt must keep an eye on: a lock held on a
@@ -155,8 +160,9 @@ impl Ending {
             Ending::Signaled(s) => format!("killed by {}", signal_name(*s)),
             Ending::Stopped(StopReason::Timeout) => "timed out".into(),
             Ending::Stopped(StopReason::Deadline) => "stopped at the deadline".into(),
-            Ending::Stopped(StopReason::Stall) => "stalled (no output, no CPU)".into(),
+            Ending::Stopped(StopReason::Stall) => "stalled (no output, no CPU, no I/O)".into(),
             Ending::Stopped(StopReason::LockLost) => "killed: the lock was lost".into(),
+            Ending::Stopped(StopReason::LockWait) => "waited too long for its own lock".into(),
             Ending::Interrupted { signal, .. } => format!("interrupted by {signal}"),
             Ending::NotFound => "command not found".into(),
             Ending::NotExecutable(e) => format!("not executable: {e}"),
@@ -197,9 +203,14 @@ pub struct AttemptSpec<'a> {
     pub timeout: Option<Duration>,
     /// When the whole run must be over (`--deadline`).
     pub deadline: Option<Instant>,
-    /// Stop the attempt when its whole tree printed nothing and used almost no CPU for this
-    /// long.
+    /// Stop the attempt when its whole tree printed nothing, used almost no CPU and moved no
+    /// byte for this long.
     pub stall: Option<Duration>,
+    /// Texts in the output that say the installer waits for a lock of its own (its row's
+    /// `lock_wait`).
+    pub lock_wait: &'a [&'static str],
+    /// The longest such a wait may last (`--lock-timeout`); `None`: as long as it takes.
+    pub lock_wait_limit: Option<Duration>,
     pub kill_after: Duration,
     pub stdout: Output<'a>,
     pub stderr: Output<'a>,
@@ -215,6 +226,8 @@ pub struct AttemptResult {
     /// `stderr_tail` (where installers write their errors) and `stdout_tail` is empty.
     pub stdout_tail: Vec<u8>,
     pub stderr_tail: Vec<u8>,
+    /// Who held the lock the installer last waited for: pid, command, since.
+    pub lock_holder: Option<String>,
 }
 
 /// Which of the command's streams a `Stream` carries.
@@ -498,6 +511,15 @@ impl Stream {
         keep_tail(&mut self.tail);
     }
 
+    /// The last `n` bytes read, as far as the tail holds them (none while the output moves
+    /// by `splice`, which steady does not read).
+    fn recent(&self, n: usize) -> &[u8] {
+        if self.zero_copy.is_some() {
+            return &[];
+        }
+        &self.tail[self.tail.len().saturating_sub(n)..]
+    }
+
     /// Takes what the command wrote: one chunk when it is to be forwarded (so memory stays
     /// bounded), else all there is. Returns how many new bytes came.
     fn read(&mut self) -> usize {
@@ -746,8 +768,13 @@ impl Stream {
     }
 }
 
-/// Decides when an attempt has stalled: nothing read from it and its tree's CPU time below
-/// the threshold, both for the whole window.
+/// Decides when an attempt has stalled: for the whole window, nothing read from it, its
+/// tree's CPU time below the threshold, and no byte moved by any of its processes (read or
+/// written, sockets included). The tree is looked at only while its output is silent: a
+/// command that prints needs no sampling at all. Each sample walks the tree (one `stat` per
+/// process) and reads what each process read and wrote (one `io` per process), the latter
+/// only when the CPU alone does not already keep the window busy; the tree's sockets are
+/// asked last, only when everything else was still for the whole window.
 struct StallWatch {
     window: Duration,
     threshold: u64,
@@ -755,8 +782,14 @@ struct StallWatch {
     next_sample: Instant,
     last_sample: Instant,
     last_output: Instant,
-    last_raw: u64,
-    /// CPU ticks seen since the attempt started; only grows.
+    /// When a sample last saw a byte moved.
+    last_io: Instant,
+    /// Bytes read and written by each live process `(pid, start time)` at the sample that
+    /// last read them; empty when the next reading is a new baseline.
+    io: HashMap<(i32, u64), u64>,
+    /// The tree's CPU ticks at the last sample; `None` when the next is a new baseline.
+    last_raw: Option<u64>,
+    /// CPU ticks seen in the samples so far; only grows.
     total: u64,
     /// (when, total), oldest first, reaching back to just before the window.
     samples: VecDeque<(Instant, u64)>,
@@ -765,7 +798,7 @@ struct StallWatch {
 impl StallWatch {
     fn new(window: Duration, now: Instant) -> StallWatch {
         let per_window = window.as_millis() as u64 * sys::clock_ticks() * STALL_CPU_PERCENT;
-        let every = STALL_SAMPLE.min(window / 4).max(Duration::from_millis(50));
+        let every = STALL_SAMPLE.min(window / 8).max(Duration::from_millis(50));
         StallWatch {
             window,
             threshold: (per_window / 100_000).max(2),
@@ -773,31 +806,48 @@ impl StallWatch {
             next_sample: now + every,
             last_sample: now,
             last_output: now,
-            last_raw: tree::cpu_ticks(),
+            last_io: now,
+            io: HashMap::new(),
+            last_raw: None,
             total: 0,
-            samples: VecDeque::from([(now, 0)]),
+            samples: VecDeque::new(),
         }
     }
 
-    /// Samples the tree's CPU time when a sample is due; true when it has stalled.
+    /// Samples the tree when a sample is due; true when it has stalled.
     fn check(&mut self, now: Instant) -> bool {
         if now < self.next_sample {
             return false;
         }
         self.next_sample = now + self.every;
-        let raw = tree::cpu_ticks();
-        // A reading lower than the last (a process reaped between two reads of /proc) is
-        // not negative work; the recovery then counts as work, which errs towards "busy".
-        self.total += raw.saturating_sub(self.last_raw);
-        self.last_raw = raw;
         // A gap far longer than the sampling interval means steady itself was stopped
         // (Ctrl-Z) or the machine slept: that silence was not the command's.
         if now.duration_since(self.last_sample) > self.every * 5 {
             self.last_output = now;
-            self.samples.clear();
         }
         self.last_sample = now;
+        if now.duration_since(self.last_output) < self.every {
+            // It prints: no need to look. Sampling starts afresh once it is silent.
+            self.samples.clear();
+            self.io.clear();
+            self.last_raw = None;
+            return false;
+        }
+        let (raw, live) = tree::activity();
+        // A reading lower than the last (a process reaped between two reads of /proc) is
+        // not negative work.
+        let busy = self.last_raw.map_or(0, |last| raw.saturating_sub(last));
+        self.last_raw = Some(raw);
+        self.total += busy;
         self.samples.push_back((now, self.total));
+        if busy >= self.threshold {
+            // This interval alone keeps the window busy for a whole window more, whatever
+            // was read or written: so that is not read.
+            self.io.clear();
+            self.last_io = now;
+        } else {
+            self.read_io(now, &live);
+        }
         let Some(start) = now.checked_sub(self.window) else {
             return false;
         };
@@ -805,7 +855,41 @@ impl StallWatch {
             self.samples.pop_front();
         }
         let (first_at, first_total) = self.samples[0];
-        first_at <= start && self.last_output <= start && self.total - first_total < self.threshold
+        let still = first_at <= start
+            && self.last_output <= start
+            && self.last_io <= start
+            && self.total - first_total < self.threshold;
+        if !still {
+            return false;
+        }
+        // Last, and only now: the sockets, whose `recv` and `send` the counters above miss.
+        let pids: Vec<i32> = live.iter().map(|(pid, _)| *pid).collect();
+        if let Some(at) = progress::last_socket_traffic(&pids).and_then(|ago| now.checked_sub(ago))
+            && at > start
+        {
+            self.last_io = self.last_io.max(at);
+            return false;
+        }
+        true
+    }
+
+    /// Reads each live process's bytes read and written; any growth since the last reading
+    /// is progress. A process new since then is only a baseline: what it moved shows in its
+    /// parent's counters when it is reaped, and in its own from the next sample on.
+    fn read_io(&mut self, now: Instant, live: &[(i32, u64)]) {
+        let mut moved = false;
+        let mut next = HashMap::with_capacity(live.len());
+        for &id in live {
+            let Some(bytes) = progress::io_bytes(id.0) else {
+                continue;
+            };
+            moved |= self.io.get(&id).is_some_and(|before| bytes > *before);
+            next.insert(id, bytes);
+        }
+        if moved {
+            self.last_io = now;
+        }
+        self.io = next;
     }
 }
 
@@ -920,7 +1004,46 @@ pub struct Hooks<'a> {
     /// `/dev/null`.
     pub stdin: Option<&'a mut Replay>,
     pub record: Option<&'a mut dyn Recorder>,
+    /// Finds the lock that one of the given processes waits for, and its holder (the
+    /// kernel's `/proc/locks`, read by `lock`): asked only after the installer said it waits.
+    pub awaited: Option<FindAwaited>,
 }
+
+/// Given the live processes of an attempt, the lock one of them waits for, if any.
+pub type FindAwaited = fn(&[i32]) -> Option<Awaited>;
+
+/// A lock that a process of the attempt waits for.
+#[derive(Debug, Clone)]
+pub struct Awaited {
+    /// Its holder's pid, when this steady can see it (another PID namespace shows none).
+    pub holder: Option<i32>,
+    /// The holder, for a person: pid, command, since when.
+    pub holder_words: String,
+    /// The lock file, when it can be named.
+    pub path: Option<String>,
+}
+
+/// The installer said it waits for a lock of its own ([`AttemptSpec::lock_wait`]).
+#[derive(Debug, Clone)]
+struct LockWait {
+    /// When it said so.
+    since: Instant,
+    /// When its tree was last seen waiting on a lock held outside it.
+    seen: Option<Instant>,
+    next_look: Instant,
+}
+
+/// How long after the installer said it waits steady looks for the waiting process before it
+/// takes the words back (the installer may not use a kernel lock steady can see).
+const LOCK_WAIT_CONFIRM: Duration = Duration::from_secs(5);
+
+/// How often a lock wait is looked at: often at first, to find the waiter before a short
+/// stall window ends, then once a second.
+const LOCK_LOOK_FIRST: Duration = Duration::from_millis(200);
+const LOCK_LOOK_EVERY: Duration = Duration::from_secs(1);
+
+/// The part of a read that a text split across two reads needs from before it.
+const TEXT_OVERLAP: usize = 256;
 
 /// Runs one of steady's own helper commands to its end, without a watcher or stdin.
 /// Leftover processes of a failed attempt are ended before this returns; those of a
@@ -938,6 +1061,7 @@ pub fn run_watched(spec: &AttemptSpec, hooks: Hooks, signals: &SignalPipe) -> At
         duration: started.elapsed(),
         stdout_tail: Vec::new(),
         stderr_tail: Vec::new(),
+        lock_holder: None,
     };
     let mut hooks = hooks;
     let (stdin, feed) = match hooks.stdin.as_deref_mut().map(Replay::for_attempt) {
@@ -1007,6 +1131,9 @@ struct Watch<'s, 'h> {
     ptys: Vec<Pty>,
     feed: Option<Feed>,
     stall: Option<StallWatch>,
+    lock_wait: Option<LockWait>,
+    /// Who held the lock the installer last waited for.
+    lock_holder: Option<String>,
     exit: Option<(Ended, Instant)>,
     stopped: Option<StopReason>,
     interrupted: Option<Arrived>,
@@ -1051,6 +1178,8 @@ impl<'s, 'h> Watch<'s, 'h> {
             ptys,
             feed,
             stall: spec.stall.map(|w| StallWatch::new(w, started)),
+            lock_wait: None,
+            lock_holder: None,
             exit: None,
             stopped: None,
             interrupted: None,
@@ -1097,6 +1226,9 @@ impl<'s, 'h> Watch<'s, 'h> {
             self.feed = None;
         }
         if self.running() {
+            self.check_lock_wait(now);
+        }
+        if self.running() {
             self.check_limits(now);
         }
         self.check_watcher(now);
@@ -1132,6 +1264,78 @@ impl<'s, 'h> Watch<'s, 'h> {
         }
     }
 
+    /// While the installer says it waits for its own lock: whether one of its processes
+    /// really waits on a kernel lock held outside the attempt. While it does, the attempt is
+    /// waiting, not hung (the stall clock is held), and `--lock-timeout` bounds the wait. A
+    /// lock held inside the tree is a deadlock of the tree itself, which stall detection
+    /// stops as any other.
+    fn check_lock_wait(&mut self, now: Instant) {
+        let Some(w) = self.lock_wait.as_mut() else {
+            return;
+        };
+        if now < w.next_look {
+            return;
+        }
+        let Some(find) = self.hooks.awaited else {
+            self.lock_wait = None;
+            return;
+        };
+        let tree = tree::descendants();
+        let outside = find(&tree).filter(|a| a.holder.is_none_or(|h| !tree.contains(&h)));
+        let Some(a) = outside else {
+            if w.seen.is_some() || now >= w.since + LOCK_WAIT_CONFIRM {
+                // It has the lock now (or never waited on one steady can see): watched
+                // as before, its silence counted from now.
+                if w.seen.is_some()
+                    && let Some(s) = self.stall.as_mut()
+                {
+                    s.last_output = now;
+                }
+                self.lock_wait = None;
+            } else {
+                w.next_look = now + LOCK_LOOK_FIRST;
+            }
+            return;
+        };
+        w.next_look = now + LOCK_LOOK_EVERY;
+        if w.seen.is_none() {
+            let on = a.path.map(|p| format!(" on `{p}`")).unwrap_or_default();
+            let limit = match self.spec.lock_wait_limit {
+                Some(d) => format!("up to --lock-timeout {}", crate::ui::human(d)),
+                None => "as long as it takes (--lock-timeout bounds it)".to_owned(),
+            };
+            crate::ui::warn(&format!(
+                "the command waits for its own lock{on}, held by {} (outside this run): a wait, not a hang; waiting {limit}",
+                a.holder_words
+            ));
+        }
+        w.seen = Some(now);
+        self.lock_holder = Some(a.holder_words);
+        if let Some(s) = self.stall.as_mut() {
+            s.last_output = now;
+        }
+        if let Some(limit) = self.spec.lock_wait_limit
+            && now >= w.since + limit
+        {
+            self.stopped = Some(StopReason::LockWait);
+            tree::signal_tree(self.pgid, Signal::SIGTERM);
+            self.kill_at = Some(now + self.spec.kill_after);
+        }
+    }
+
+    /// Whether output just read from stream `i` (its last `n` bytes) says the installer
+    /// waits for its own lock.
+    fn says_lock_wait(&self, i: usize, n: usize) -> bool {
+        if self.spec.lock_wait.is_empty() {
+            return false;
+        }
+        let recent = self.streams[i].recent(n + TEXT_OVERLAP);
+        self.spec
+            .lock_wait
+            .iter()
+            .any(|t| recent.windows(t.len()).any(|w| w == t.as_bytes()))
+    }
+
     /// The lock beyond this machine, when its check is due.
     fn check_watcher(&mut self, now: Instant) {
         if !self.running() {
@@ -1157,6 +1361,7 @@ impl<'s, 'h> Watch<'s, 'h> {
         if self.running() {
             wake.extend(self.limit.map(|(l, _)| l));
             wake.extend(self.stall.as_ref().map(|s| s.next_sample));
+            wake.extend(self.lock_wait.as_ref().map(|w| w.next_look));
             wake.extend(self.hooks.watcher.as_deref().and_then(|w| w.next_check()));
             if self.hooks.record.is_some() {
                 wake.push(self.next_record);
@@ -1233,10 +1438,22 @@ impl<'s, 'h> Watch<'s, 'h> {
             let s = &mut self.streams[i];
             if s.wants_write() {
                 s.write();
-            } else if s.read() > 0
-                && let Some(w) = self.stall.as_mut()
-            {
-                w.last_output = Instant::now();
+                continue;
+            }
+            let n = s.read();
+            if n == 0 {
+                continue;
+            }
+            let now = Instant::now();
+            if let Some(w) = self.stall.as_mut() {
+                w.last_output = now;
+            }
+            if self.lock_wait.is_none() && self.says_lock_wait(i, n) {
+                self.lock_wait = Some(LockWait {
+                    since: now,
+                    seen: None,
+                    next_look: now,
+                });
             }
         }
     }
@@ -1351,6 +1568,7 @@ impl<'s, 'h> Watch<'s, 'h> {
             duration: self.started.elapsed(),
             stdout_tail: Vec::new(),
             stderr_tail: Vec::new(),
+            lock_holder: self.lock_holder.take(),
         };
         for s in self.streams {
             match s.role {
@@ -1463,6 +1681,8 @@ pub fn run_helper_watched(
         timeout: Some(timeout),
         deadline: None,
         stall: None,
+        lock_wait: &[],
+        lock_wait_limit: None,
         kill_after: Duration::from_secs(2),
         stdout: Output::Capture,
         stderr: Output::Capture,

@@ -1,7 +1,8 @@
 //! steady's descendants, read from `/proc`. steady is a child subreaper, so every process an
 //! attempt starts, including those that escaped its process group with `setsid` or a double
 //! fork, stays below steady until it is reaped; this module finds them, measures the CPU time
-//! they use (for stall detection), reaps adopted orphans, and ends them all.
+//! they use (for stall detection; what they read and write is in `progress`), reaps adopted
+//! orphans, and ends them all.
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
@@ -157,14 +158,22 @@ pub fn descendants() -> Vec<i32> {
         .collect()
 }
 
-/// The CPU time, in clock ticks, that steady's children and everything below them have used
-/// so far, ended processes included (their time moves into their reaper's `cutime`, and the
-/// reaper is steady or one of its descendants). Only differences between two readings mean
-/// anything.
-pub fn cpu_ticks() -> u64 {
+/// The tree now, from one scan, for the stall detector: the CPU time, in clock ticks, that
+/// steady's children and everything below them have used so far, ended processes included
+/// (their time moves into their reaper's `cutime`, and the reaper is steady or one of its
+/// descendants; only differences between two readings mean anything), and every live process
+/// as `(pid, start time)`.
+pub fn activity() -> (u64, Vec<(i32, u64)>) {
     // steady's own CPU time is not the tree's; what it reaped is.
     let reaped = read_proc(std::process::id() as i32).map_or(0, |p| p.reaped_ticks);
-    reaped + scan().iter().map(Proc::ticks).sum::<u64>()
+    let procs = scan();
+    let ticks = reaped + procs.iter().map(Proc::ticks).sum::<u64>();
+    let live = procs
+        .into_iter()
+        .filter(|p| !is_dead(p.state))
+        .map(|p| (p.pid, p.start))
+        .collect();
+    (ticks, live)
 }
 
 /// steady's direct children (its command and adopted orphans), zombies included.

@@ -119,6 +119,10 @@ pub const CARGO: Installer = Installer {
             "registry/src/*/{name}-{version}",
         ])),
         concurrency_env: Some("CARGO_BUILD_JOBS"),
+        // cargo's `Filesystem::open` / `CacheLocker` (src/cargo/util/flock.rs): the status
+        // line "    Blocking waiting for file lock on package cache" (also "on build
+        // directory", "on artifact directory").
+        lock_wait: &["Blocking waiting for file lock on"],
         ..BASE.recovery
     },
     ..BASE

@@ -80,6 +80,11 @@ pub struct Recovery {
     /// The environment variable that sizes the installer's parallelism (threads, workers,
     /// jobs): what the mitigations lower.
     pub concurrency_env: Option<&'static str>,
+    /// Output texts that say the installer waits for a lock of its own (uv's on its cache,
+    /// cargo's on its package cache). While the lock it waits for is held by a process outside
+    /// the attempt, the attempt is waiting, not hung: stall detection pauses, and
+    /// `--lock-timeout` bounds the wait (see `attempt`).
+    pub lock_wait: &'static [&'static str],
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -330,6 +335,7 @@ pub const BASE: Installer = Installer {
         reinstall_flag: None,
         reinstall_in: &[],
         concurrency_env: None,
+        lock_wait: &[],
     },
 };
 

@@ -199,6 +199,15 @@ pub const UV: Installer = Installer {
         reinstall_flag: Some("--reinstall-package"),
         reinstall_in: &[&["pip", "install"], &["pip", "sync"], &["sync"], &["add"]],
         concurrency_env: Some("UV_CONCURRENT_INSTALLS"),
+        lock_wait: &[
+            // uv-fs `LockedFile` (crates/uv-fs/src/locked_file.rs), before it blocks in
+            // flock: "warning: Waiting to acquire lock for …/reportlab/3.6.13 (lockfile:
+            // …/.lock)" as quoted in astral-sh/uv#10286 (older uv); newer uv logs it with -v.
+            "Waiting to acquire lock for",
+            // `uv cache clean` / `prune` while another uv uses the cache (crates/uv/src/
+            // commands/cache_clean.rs); verified here with uv 0.13.
+            "Cache is currently in-use, waiting for other uv processes to finish",
+        ],
     },
     ..BASE
 };

@@ -152,9 +152,10 @@ pub fn matches(installer: Option<&Installer>, ending: &Ending, output: &str) -> 
 pub fn by_ending(ending: &Ending) -> Option<Failure> {
     match ending {
         Ending::Exited(0) => Some(Failure::Unknown),
-        Ending::Stopped(StopReason::Deadline) | Ending::Interrupted { .. } => {
-            Some(Failure::Stopped)
-        }
+        // An installer that waited past --lock-timeout for its own lock: over, as when
+        // steady's own lock wait runs out.
+        Ending::Stopped(StopReason::Deadline | StopReason::LockWait)
+        | Ending::Interrupted { .. } => Some(Failure::Stopped),
         Ending::Stopped(_) => Some(Failure::Hang),
         Ending::NotFound | Ending::NotExecutable(_) | Ending::SpawnFailed(_) => {
             Some(Failure::NotRunnable)

@@ -466,6 +466,7 @@ impl Supervisor<'_> {
         let mut attempt_no = 1;
         loop {
             let started = SystemTime::now();
+            recovery.before_attempt(held.is_some());
             let done = match self
                 .one_attempt(attempt_no, base_env, deadline, recovery, held, &mut stdin)
             {
@@ -475,6 +476,7 @@ impl Supervisor<'_> {
             if let Some(h) = self.held {
                 h.end_attempt(attempt_no, done.words());
             }
+            recovery.after_attempt(&done.result);
             let mut record = done.record(attempt_no, started);
             let stop = |record: AttemptRecord, report: &mut Report, history: &[String]| {
                 report.attempts.push(record);
@@ -483,6 +485,7 @@ impl Supervisor<'_> {
                     attempt_no,
                     history,
                     done.lock_lost.as_deref(),
+                    done.result.lock_holder.as_deref(),
                 )
             };
             let (clean, mitigations) = match self.decide(&done, recovery, attempt_no, &stdin) {
@@ -627,6 +630,8 @@ impl Supervisor<'_> {
             timeout: s.timeout,
             deadline,
             stall: s.stall,
+            lock_wait: self.inv.map_or(&[][..], |i| i.installer.recovery.lock_wait),
+            lock_wait_limit: s.lock_timeout,
             kill_after: s.kill_after,
             stdout: output(1),
             stderr: output(2),
@@ -651,6 +656,7 @@ impl Supervisor<'_> {
             watcher,
             stdin: Some(stdin),
             record: record.as_mut().map(|r| r as &mut dyn attempt::Recorder),
+            awaited: Some(awaited_lock),
         };
         let result = attempt::run_watched(&spec, hooks, self.signals);
         drop(record);
@@ -798,6 +804,8 @@ impl Supervisor<'_> {
             timeout: s.timeout,
             deadline,
             stall: None,
+            lock_wait: &[],
+            lock_wait_limit: None,
             kill_after: s.kill_after,
             stdout: Output::Stderr,
             stderr: Output::Forward,
@@ -860,13 +868,14 @@ impl Supervisor<'_> {
     }
 
     /// The run's outcome from the last attempt's ending; `lock_lost` says why the lock was
-    /// lost when that ended it.
+    /// lost when that ended it, `lock_holder` who held the lock the installer waited for.
     fn finish(
         &self,
         ending: &Ending,
         attempts: u32,
         history: &[String],
         lock_lost: Option<&str>,
+        lock_holder: Option<&str>,
     ) -> Outcome {
         let s = self.settings;
         // The held output comes before the lines that say how the run ended.
@@ -891,12 +900,17 @@ impl Supervisor<'_> {
                         ui::human(s.deadline.unwrap_or_default())
                     ),
                     StopReason::Stall => format!(
-                        "printed nothing and used almost no CPU for --stall {} (hung)",
+                        "printed nothing, used almost no CPU, and read, wrote or received no bytes for --stall {} (hung)",
                         ui::human(s.stall.unwrap_or_default())
                     ),
                     StopReason::LockLost => {
                         format!("lost its lock ({})", lock_lost.unwrap_or("it is gone"))
                     }
+                    StopReason::LockWait => format!(
+                        "waited for its own lock for --lock-timeout {}, held by {}",
+                        ui::human(s.lock_timeout.unwrap_or_default()),
+                        lock_holder.unwrap_or("a process steady cannot see")
+                    ),
                 };
                 ui::error(&format!(
                     "`{}` {why}; steady killed its whole process tree",
@@ -907,6 +921,11 @@ impl Supervisor<'_> {
                     // known here (an ended session leaves it up), so no guess about it.
                     ui::error(
                         "hint: the lock no longer kept other machines out of the cache, so the command was stopped; run again, or give --retries to have steady take the lock again and retry by itself",
+                    );
+                    Outcome::LockTimeout
+                } else if *reason == StopReason::LockWait {
+                    ui::hint(
+                        "that process uses the installer's cache outside steady's lock; let it finish, run it through steady too, or give a longer --lock-timeout",
                     );
                     Outcome::LockTimeout
                 } else {
@@ -962,6 +981,34 @@ fn remote_failed(failure: RemoteFailure, message: &str, command: &str) -> Outcom
     };
     ui::error(&format!("{message}; {command}. {advice}"));
     outcome
+}
+
+/// The kernel lock one of `tree` waits for (a `->` line of `/proc/locks`), its holder and its
+/// file: for an installer that says it waits for a lock of its own.
+fn awaited_lock(tree: &[i32]) -> Option<attempt::Awaited> {
+    use lock::holders;
+    let locks = holders::proc_locks();
+    let waiter = locks.iter().find(|l| l.waiting && tree.contains(&l.pid))?;
+    let same = |l: &&holders::ProcLock| {
+        (l.major, l.minor, l.ino) == (waiter.major, waiter.minor, waiter.ino)
+    };
+    let holder = locks
+        .iter()
+        .filter(same)
+        .find(|l| !l.waiting && l.pid > 0)
+        .map(|l| l.pid);
+    let path = holders::open_files(waiter.pid)
+        .into_iter()
+        .find(|f| waiter.is_on(f.dev, f.ino))
+        .map(|f| f.target.display().to_string());
+    Some(attempt::Awaited {
+        holder,
+        holder_words: holder.map_or_else(
+            || "a process steady cannot see (another user or PID namespace)".to_owned(),
+            |pid| holders::describe_pid(pid).describe(),
+        ),
+        path,
+    })
 }
 
 /// One attempt as the run loop looks at it afterwards.

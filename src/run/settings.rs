@@ -65,9 +65,12 @@ pub struct Settings {
     pub lock_namespace: Option<String>,
 }
 
-/// The stall window when `--stall` is not given and stdin is not a terminal (CI, Docker): longer
-/// than installers' own network timeouts, so a slow download is never taken for a hang.
-pub const DEFAULT_STALL: Duration = Duration::from_secs(120);
+/// The stall window when `--stall` is not given and stdin is not a terminal (CI, Docker). A
+/// slow download is never taken for a hang whatever the window (bytes still move), so it is
+/// chosen for the hangs: longer than installers' own network timeouts (uv 30s, pip 15s), so
+/// that their own message says what went wrong, and short enough that a deadlock is stopped
+/// within a minute (window, a sample, the TERM grace).
+pub const DEFAULT_STALL: Duration = Duration::from_secs(45);
 
 /// `--stall` (`0` = off) if given; else on by default only without a terminal on stdin, since
 /// someone typing may leave a prompt unanswered for any time.

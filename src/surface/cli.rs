@@ -160,8 +160,9 @@ pub struct RunArgs {
     #[arg(long, env = env::KILL_AFTER, value_name = "DUR", value_parser = parse_duration, default_value = "2s")]
     pub kill_after: Duration,
 
-    /// Kill an attempt whose whole process tree printed nothing and used almost no CPU for
-    /// DUR (0 = off) [default: 2m when stdin is not a terminal, else off]
+    /// Kill an attempt whose whole process tree printed nothing, used almost no CPU and moved
+    /// no byte (reads, writes, network) for DUR (0 = off) [default: 45s when stdin is not a
+    /// terminal, else off]
     #[arg(long, env = env::STALL, value_name = "DUR", value_parser = parse_duration)]
     pub stall: Option<Duration>,
 

@@ -33,6 +33,9 @@ mod recover;
 mod run;
 /// `steady init`: the scripts in real bash, zsh and fish, where each wrapped call really went.
 mod shell;
+/// Stall detection that tells quiet work from a hang, and installers waiting on their own
+/// lock (issue 15).
+mod stall;
 /// What the user touches besides a wrapped run: messages naming what was typed, boolean
 /// variables, `--help`, `-q`, GitHub Actions annotations, `doctor`'s workarounds.
 mod surface;

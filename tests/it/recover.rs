@@ -511,7 +511,7 @@ fn doctor_explains_without_running() {
         "cache        [TMP]/cache ($UV_CACHE_DIR)",
         "lock         flock on `[TMP]/cache`, shared with everyone using this cache; free now",
         "clean        after a failure: `uv cache clean <package>` for a broken entry, else `uv cache clean`",
-        "watchdog     timeout 10m, stall 2m, deadline none, retries 2, kill after 5s, back-off 1s to 30s",
+        "watchdog     timeout 10m, stall 45s, deadline none, retries 2, kill after 5s, back-off 1s to 30s",
         "mitigations  none apply before the first attempt",
         "known        under qemu-user (multi-threaded installs deadlock in futex under qemu-user emulation, astral-sh/uv#6105); \
 with a low ulimit -u (the process limit (ulimit -u) leaves too few threads for the default parallelism, astral-sh/uv#14462); \

@@ -590,12 +590,12 @@ fn r13_stall_is_on_by_default_only_without_a_terminal() {
         stderr(&out)
     };
     assert!(
-        said(&[]).contains("stall detection: an attempt silent and idle for 2m"),
+        said(&[]).contains("stall detection: an attempt silent and idle for 45s"),
         "{}",
         said(&[])
     );
     assert!(said(&[("STEADY_STALL", "0")]).contains("stall detection: off"));
-    assert!(said(&[("STEADY_STALL", "45s")]).contains("silent and idle for 45s"));
+    assert!(said(&[("STEADY_STALL", "50s")]).contains("silent and idle for 50s"));
 }
 
 #[test]
