@@ -620,6 +620,14 @@ fn pnpm_heals_a_store_file_with_the_wrong_content_and_a_missing_one_by_itself() 
         pnpm_store_file(&store, "steady-c"),
     );
     std::fs::write(&a, "module.exports = {").unwrap();
+    // pnpm re-reads a store file only when it changed after pnpm last checked it; within the
+    // same instant it cannot tell, so the change is dated a minute later, as a real one is.
+    std::fs::File::options()
+        .write(true)
+        .open(&a)
+        .unwrap()
+        .set_modified(std::time::SystemTime::now() + std::time::Duration::from_secs(60))
+        .unwrap();
     std::fs::remove_file(&b).unwrap();
     let kept = ident(&c);
 

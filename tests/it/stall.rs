@@ -438,15 +438,18 @@ fn a_lock_held_inside_the_attempt_is_a_stall() {
 
 /// A stand-in for uv whose first two installs meet a foreign cleaner: each asks the cleaner
 /// (through files in `sync`) to clear the cache, waits until it has, then fails as uv does when
-/// an entry vanished under it. The third install succeeds. Its own clean commands are logged
-/// in `sync/cleans` and do nothing.
+/// an entry vanished under it. The third install succeeds from a whole entry (as uv's are, so
+/// the check after a success finds nothing). Its own clean commands are logged in
+/// `sync/cleans` and do nothing.
 fn raced_uv(ctx: &Ctx, sync: &Path) {
     let s = sync.display();
     ctx.fixture(
         "uv",
         &format!(
             "case \"$*\" in *'cache clean'*) echo \"$*\" >> '{s}/cleans'; exit 0;; esac\n\
-             mkdir -p \"$UV_CACHE_DIR/archive-v0/e1/alpha-1.0.dist-info\"\n\
+             d=\"$UV_CACHE_DIR/archive-v0/e1/alpha-1.0.dist-info\"; mkdir -p \"$d\"\n\
+             echo 'Name: alpha' > \"$d/METADATA\"\n\
+             echo 'alpha-1.0.dist-info/METADATA,,' > \"$d/RECORD\"\n\
              touch \"$UV_CACHE_DIR/CACHEDIR.TAG\"\n\
              n=$(cat '{s}/count' 2>/dev/null || echo 0); n=$((n+1)); echo $n > '{s}/count'\n\
              if [ $n -ge 3 ]; then echo installed; exit 0; fi\n\
