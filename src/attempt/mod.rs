@@ -1537,7 +1537,7 @@ impl<'s, 'h> Watch<'s, 'h> {
         } else {
             let left = tree::end_all(
                 self.signals,
-                &tree::Ending {
+                &tree::TreeKill {
                     pgid: self.pgid,
                     cgroup: self.cgroup.as_ref(),
                     leader: self.pid,

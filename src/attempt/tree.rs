@@ -277,7 +277,7 @@ pub fn freeze_and_kill(pgid: Option<i32>, cgroup: Option<&Cgroup>) {
 }
 
 /// How the rest of an attempt's tree is ended.
-pub struct Ending<'c> {
+pub struct TreeKill<'c> {
     /// The command's own process group, if it has one.
     pub pgid: Option<i32>,
     /// The attempt's own cgroup, if it has one.
@@ -293,7 +293,7 @@ pub struct Ending<'c> {
 /// Ends every descendant: TERM (unless already sent), then at `kill_at` freezes and kills
 /// the tree (again each round while any is left), reaping them all, and reaps the leader last. Returns when none is left, or after a bounded wait for processes
 /// the kernel will not let go of (uninterruptible sleep), naming how many remain.
-pub fn end_all(signals: &SignalPipe, how: &Ending) -> usize {
+pub fn end_all(signals: &SignalPipe, how: &TreeKill) -> usize {
     if !how.termed {
         signal_tree(how.pgid, Signal::SIGTERM);
     }

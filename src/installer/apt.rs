@@ -6,7 +6,7 @@
 //! Verified here against the real apt (`tests/it/installers.rs`).
 
 use super::row::{
-    BASE, CacheRules, DefaultDir, FullClean, Installer, LockStrategy, Recovery, Verified,
+    BASE, CacheRules, DefaultDir, FullClean, Installer, LockStrategy, RecoveryRules, Verified,
 };
 use super::signature::sig;
 use crate::failure::Failure;
@@ -52,7 +52,7 @@ pub const APT: Installer = Installer {
         },
         ..BASE.cache
     },
-    recovery: Recovery {
+    recovery: RecoveryRules {
         signatures: &[
             sig(Failure::Corruption, "Hash Sum mismatch"),
             sig(Failure::Corruption, "File has unexpected size"),

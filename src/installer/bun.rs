@@ -6,8 +6,8 @@
 //! Verified here against the real Bun (`tests/it/installers.rs`).
 
 use super::row::{
-    BASE, CacheRules, ConfigFile, DefaultDir, DirArg, FullClean, Installer, Recovery, Verified,
-    from, from_after_config,
+    BASE, CacheRules, ConfigFile, DefaultDir, DirArg, FullClean, Installer, RecoveryRules,
+    Verified, from, from_after_config,
 };
 use super::signature::sig;
 use crate::failure::Failure;
@@ -55,7 +55,7 @@ pub const BUN: Installer = Installer {
         markers: &["*.npm", "*@*"],
         ..BASE.cache
     },
-    recovery: Recovery {
+    recovery: RecoveryRules {
         signatures: &[
             sig(Failure::Corruption, "Integrity check failed for tarball"),
             sig(Failure::Corruption, "Failed to extract tarball"),

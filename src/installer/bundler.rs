@@ -4,7 +4,9 @@
 //!
 //! Verified here against the real bundler (`tests/it/installers.rs`).
 
-use super::row::{BASE, CacheRules, DefaultDir, FullClean, Installer, Recovery, Verified, from};
+use super::row::{
+    BASE, CacheRules, DefaultDir, FullClean, Installer, RecoveryRules, Verified, from,
+};
 use super::signature::sig;
 use crate::failure::Failure;
 
@@ -36,7 +38,7 @@ pub const BUNDLER: Installer = Installer {
         markers: &["compact_index", "gems", "git"],
         ..BASE.cache
     },
-    recovery: Recovery {
+    recovery: RecoveryRules {
         signatures: &[
             sig(Failure::Corruption, "package metadata is missing"),
             sig(Failure::Corruption, "TarInvalidError"),

@@ -7,7 +7,7 @@
 //! Verified here against the real cargo (`tests/it/installers.rs`).
 
 use super::row::{
-    BASE, CacheRules, DefaultDir, FullClean, Installer, PackageClean, Recovery, Verified, from,
+    BASE, CacheRules, DefaultDir, FullClean, Installer, PackageClean, RecoveryRules, Verified, from,
 };
 use super::signature::{PackageHint, sig};
 use crate::failure::Failure;
@@ -60,7 +60,7 @@ pub const CARGO: Installer = Installer {
         ],
         ..BASE.cache
     },
-    recovery: Recovery {
+    recovery: RecoveryRules {
         signatures: &[
             // Old cargo capitalised it: "Failed to unpack package `rustc-serialize v0.3.8`"
             // (rust-lang-deprecated/rustc-serialize#89); now "failed to unpack package

@@ -6,7 +6,7 @@
 //! Verified here against the real composer (`tests/it/installers.rs`).
 
 use super::row::{
-    Ask, BASE, CacheRules, DefaultDir, DirArg, FullClean, Installer, PackageClean, Recovery,
+    Ask, BASE, CacheRules, DefaultDir, DirArg, FullClean, Installer, PackageClean, RecoveryRules,
     Verified, from,
 };
 use super::signature::sig;
@@ -55,7 +55,7 @@ pub const COMPOSER: Installer = Installer {
         markers: &["files", "repo", "vcs", ".htaccess"],
         ..BASE.cache
     },
-    recovery: Recovery {
+    recovery: RecoveryRules {
         signatures: &[
             sig(
                 Failure::Corruption,

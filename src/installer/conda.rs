@@ -9,7 +9,7 @@
 //! `CONDA_SOURCES` and `MAMBA_SOURCES` (`steady doctor` prints them).
 
 use super::row::{
-    Ask, BASE, CacheRules, DefaultDir, DirFrom, FullClean, Installer, Recovery, Verified, from,
+    Ask, BASE, CacheRules, DefaultDir, DirFrom, FullClean, Installer, RecoveryRules, Verified, from,
 };
 use super::signature::{Signature, sig};
 use crate::failure::Failure;
@@ -126,7 +126,7 @@ pub const CONDA: Installer = Installer {
         markers: &["urls.txt", "cache", "urls"],
         ..BASE.cache
     },
-    recovery: Recovery {
+    recovery: RecoveryRules {
         signatures: CONDA_SIGNATURES,
         ..BASE.recovery
     },

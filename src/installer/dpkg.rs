@@ -5,7 +5,7 @@
 //!
 //! Verified here against the real dpkg (`tests/it/installers.rs`).
 
-use super::row::{BASE, CacheRules, Installer, LockStrategy, Recovery, Verified};
+use super::row::{BASE, CacheRules, Installer, LockStrategy, RecoveryRules, Verified};
 use super::signature::sig;
 use crate::failure::Failure;
 
@@ -34,7 +34,7 @@ pub const DPKG: Installer = Installer {
         },
         ..BASE.cache
     },
-    recovery: Recovery {
+    recovery: RecoveryRules {
         signatures: &[
             sig(
                 Failure::InstallerLock,

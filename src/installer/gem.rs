@@ -5,7 +5,7 @@
 //! Verified here against the real gem (`tests/it/installers.rs`).
 
 use super::row::{
-    Ask, BASE, CacheRules, FullClean, Installer, PackageClean, Recovery, Verified, from,
+    Ask, BASE, CacheRules, FullClean, Installer, PackageClean, RecoveryRules, Verified, from,
 };
 use super::signature::{PackageHint, sig};
 use crate::failure::Failure;
@@ -36,7 +36,7 @@ pub const GEM: Installer = Installer {
         markers: &["*.gem"],
         ..BASE.cache
     },
-    recovery: Recovery {
+    recovery: RecoveryRules {
         signatures: &[
             sig(Failure::Corruption, "package metadata is missing"),
             sig(Failure::Corruption, "TarInvalidError"),

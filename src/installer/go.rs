@@ -7,7 +7,7 @@
 
 use super::row::{
     BASE, CacheRules, ConfigFile, DefaultDir, DirArg, DirFrom, FullClean, Installer, PackageClean,
-    Recovery, Verified, from,
+    RecoveryRules, Verified, from,
 };
 use super::signature::{PackageHint, sig};
 use crate::failure::Failure;
@@ -49,7 +49,7 @@ pub const GO: Installer = Installer {
         markers: &["cache", "cache/download"],
         ..BASE.cache
     },
-    recovery: Recovery {
+    recovery: RecoveryRules {
         signatures: &[
             sig(Failure::Corruption, "checksum mismatch"),
             sig(Failure::Corruption, "SECURITY ERROR"),

@@ -6,8 +6,8 @@
 //! Verified here against the real npm (`tests/it/installers.rs`).
 
 use super::row::{
-    BASE, CacheRules, ConfigFile, DefaultDir, DirArg, FullClean, Installer, Recovery, Verified,
-    Verify, from,
+    BASE, CacheRules, ConfigFile, DefaultDir, DirArg, FullClean, Installer, RecoveryRules,
+    Verified, Verify, from,
 };
 use super::signature::sig;
 use crate::failure::Failure;
@@ -102,7 +102,7 @@ pub const NPM: Installer = Installer {
         markers: &["_cacache", "_logs", "_npx", "_update-notifier-last-checked"],
         ..BASE.cache
     },
-    recovery: Recovery {
+    recovery: RecoveryRules {
         signatures: &[
             sig(Failure::Corruption, "EINTEGRITY"),
             sig(Failure::Corruption, "integrity checksum failed"),

@@ -5,7 +5,7 @@
 //! Verified here against the real PDM (`tests/it/installers.rs`).
 
 use super::row::{
-    BASE, CacheRules, ConfigFile, DefaultDir, DirArg, FullClean, Installer, Naming, Recovery,
+    BASE, CacheRules, ConfigFile, DefaultDir, DirArg, FullClean, Installer, Naming, RecoveryRules,
     Verified, from,
 };
 use super::signature::sig;
@@ -53,7 +53,7 @@ pub const PDM: Installer = Installer {
         ],
         ..BASE.cache
     },
-    recovery: Recovery {
+    recovery: RecoveryRules {
         signatures: &[
             sig(Failure::Corruption, "BadZipFile"),
             sig(Failure::Corruption, "File is not a zip file"),

@@ -8,7 +8,7 @@
 
 use super::row::{
     BASE, CacheRules, ConfigFile, DefaultDir, DirArg, FullClean, Installer, Layout, Naming,
-    PackageClean, Recovery, Verified, Verify, from,
+    PackageClean, RecoveryRules, Verified, Verify, from,
 };
 use super::signature::{PackageHint, sig};
 use crate::failure::Failure;
@@ -70,7 +70,7 @@ pub const PIP: Installer = Installer {
         markers: &["http-v2", "http", "wheels", "selfcheck", "selfcheck.json"],
         ..BASE.cache
     },
-    recovery: Recovery {
+    recovery: RecoveryRules {
         signatures: &[
             sig(Failure::Corruption, "DO NOT MATCH THE HASHES"),
             sig(Failure::Corruption, "is invalid."),

@@ -6,7 +6,7 @@
 //! Verified here against the real pipx (`tests/it/installers.rs`).
 
 use super::row::{
-    Ask, BASE, CacheRules, DefaultDir, FullClean, Installer, Naming, Recovery, Verified, from,
+    Ask, BASE, CacheRules, DefaultDir, FullClean, Installer, Naming, RecoveryRules, Verified, from,
 };
 use super::signature::sig;
 use crate::failure::Failure;
@@ -44,7 +44,7 @@ pub const PIPX: Installer = Installer {
         markers: &["venvs", "shared", "logs", ".cache"],
         ..BASE.cache
     },
-    recovery: Recovery {
+    recovery: RecoveryRules {
         signatures: &[
             sig(Failure::Network, "Retrying (Retry("),
             sig(Failure::Network, "connection broken by"),

@@ -7,8 +7,8 @@
 //! Verified here against the real pnpm (`tests/it/installers.rs`).
 
 use super::row::{
-    Ask, BASE, CacheRules, ConfigFile, DefaultDir, FullClean, Installer, Recovery, Verified, from,
-    from_after_config,
+    Ask, BASE, CacheRules, ConfigFile, DefaultDir, FullClean, Installer, RecoveryRules, Verified,
+    from, from_after_config,
 };
 use super::signature::sig;
 use crate::failure::Failure;
@@ -83,7 +83,7 @@ pub const PNPM: Installer = Installer {
         markers: &["files", "index", "projects", "tmp", "links"],
         ..BASE.cache
     },
-    recovery: Recovery {
+    recovery: RecoveryRules {
         signatures: &[
             sig(Failure::Corruption, "ERR_PNPM_TARBALL_INTEGRITY"),
             sig(

@@ -6,8 +6,8 @@
 //! Verified here against the real Poetry (`tests/it/installers.rs`).
 
 use super::row::{
-    BASE, CacheRules, ConfigFile, DefaultDir, FullClean, Installer, Naming, Recovery, Verified,
-    from,
+    BASE, CacheRules, ConfigFile, DefaultDir, FullClean, Installer, Naming, RecoveryRules,
+    Verified, from,
 };
 use super::signature::{PackageHint, sig};
 use crate::failure::Failure;
@@ -50,7 +50,7 @@ pub const POETRY: Installer = Installer {
         markers: &["cache", "artifacts", "virtualenvs"],
         ..BASE.cache
     },
-    recovery: Recovery {
+    recovery: RecoveryRules {
         signatures: &[
             sig(Failure::Corruption, "not found in known hashes"),
             // pip run by poetry's old installer on a cached wheel: "ERROR: THESE PACKAGES DO

@@ -38,7 +38,7 @@ pub struct Installer {
     /// Words skipped when looking for the subcommand (`+nightly` for cargo's toolchain).
     pub skip_word_prefixes: &'static [&'static str],
     pub cache: CacheRules,
-    pub recovery: Recovery,
+    pub recovery: RecoveryRules,
 }
 
 /// Whether a row was checked against the installer itself.
@@ -61,7 +61,7 @@ pub enum ProjectMarker {
 
 /// What steady knows about an installer's failures and how to mend them.
 #[derive(Debug)]
-pub struct Recovery {
+pub struct RecoveryRules {
     /// Output texts that classify a failed attempt (see `classify`).
     pub signatures: &'static [Signature],
     /// Where its messages name the broken package.
@@ -326,7 +326,7 @@ pub const BASE: Installer = Installer {
         markers: &[],
         lock: LockStrategy::Steady,
     },
-    recovery: Recovery {
+    recovery: RecoveryRules {
         signatures: &[],
         package_hints: &[],
         naming: Naming::Verbatim,

@@ -8,7 +8,7 @@
 
 use super::row::{
     BASE, CacheRules, ConfigFile, DefaultDir, DirArg, FullClean, Installer, Layout, Naming,
-    PackageClean, Recovery, Verified, Verify, from,
+    PackageClean, RecoveryRules, Verified, Verify, from,
 };
 use super::signature::{PackageHint, sig};
 use crate::failure::Failure;
@@ -86,7 +86,7 @@ pub const UV: Installer = Installer {
         ],
         ..BASE.cache
     },
-    recovery: Recovery {
+    recovery: RecoveryRules {
         signatures: &[
             sig(
                 Failure::Corruption,

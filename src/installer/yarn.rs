@@ -9,7 +9,7 @@
 
 use super::row::{
     Ask, BASE, CacheRules, DefaultDir, DirArg, FullClean, Installer, PackageClean, ProjectMarker,
-    Recovery, Verified, from,
+    RecoveryRules, Verified, from,
 };
 use super::signature::{PackageHint, sig};
 use crate::failure::Failure;
@@ -56,7 +56,7 @@ pub const YARN_BERRY: Installer = Installer {
         markers: &[".gitignore", "*.zip"],
         ..BASE.cache
     },
-    recovery: Recovery {
+    recovery: RecoveryRules {
         signatures: &[
             sig(Failure::Corruption, "YN0018"),
             sig(Failure::Corruption, "doesn't match the local checksum"),
@@ -113,7 +113,7 @@ pub const YARN: Installer = Installer {
         markers: &[".tmp", "npm-*", ".yarn-tarball.tgz"],
         ..BASE.cache
     },
-    recovery: Recovery {
+    recovery: RecoveryRules {
         signatures: &[
             sig(
                 Failure::Corruption,

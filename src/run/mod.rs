@@ -822,7 +822,7 @@ impl Supervisor<'_> {
             // No leader is left to reap: steady's own pid stands in, and is never a child.
             attempt::tree::end_all(
                 self.signals,
-                &attempt::tree::Ending {
+                &attempt::tree::TreeKill {
                     pgid: None,
                     cgroup: None,
                     leader: std::process::id() as i32,
