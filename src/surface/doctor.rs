@@ -16,6 +16,9 @@ use crate::run::settings::Settings;
 use crate::sys;
 use crate::ui;
 
+/// One line of doctor's report: its label and what it says.
+type Line = (&'static str, String);
+
 pub fn run(settings: &Settings) -> Outcome {
     let plan = match run::plan(settings) {
         Ok(p) => p,
@@ -28,31 +31,36 @@ pub fn run(settings: &Settings) -> Outcome {
             return Outcome::SteadyFailed;
         }
     };
-    let mut lines: Vec<(&str, String)> =
-        vec![("command", crate::ui::command_line(&settings.command))];
     let inv = plan.inv.as_ref();
-    lines.push((
-        "installer",
-        match inv {
-            Some(i) if plan.writes => format!(
-                "{}: writes the cache or an environment, so steady locks and supervises it",
-                i.installer.name
-            ),
-            Some(i) if plan.supervise => format!(
-                "{}: read-only, supervised because a watchdog option was given",
-                i.installer.name
-            ),
-            Some(i) => format!(
-                "{}: read-only, so steady execs it unchanged (no lock)",
-                i.installer.name
-            ),
-            None if plan.supervise => {
-                "not an installer steady knows; supervised because of the options given".into()
-            }
-            None => "not an installer steady knows; steady execs it unchanged".into(),
-        },
-    ));
+    let mut lines = command_lines(settings, &plan);
+    // Only a supervised run looks for its cache, so doctor asks only then too.
+    let location = if plan.supervise {
+        run::locate_cache(settings, inv, plan.writes, &signals)
+    } else {
+        None
+    };
+    lines.push(cache_line(&location));
+    if let Some(dir) = run::cache_dir_of(&location) {
+        lines.extend(lock_lines(settings, &plan, &dir));
+    }
+    if plan.supervise {
+        lines.push(watchdog_line(settings));
+        lines.extend(retry_lines(settings));
+        lines.extend(output_lines(settings));
+    }
+    lines.extend(mitigation_lines(settings, &plan));
+    print_lines(lines);
+    Outcome::Success
+}
+
+/// The command as given, which installer it is, and whether steady supervises it.
+fn command_lines(settings: &Settings, plan: &run::Plan) -> Vec<Line> {
+    let mut lines = vec![
+        ("command", crate::ui::command_line(&settings.command)),
+        ("installer", installer_words(plan)),
+    ];
     // Said only of rows steady could not check against the installer itself.
+    let inv = plan.inv.as_ref();
     if let Some(crate::installer::Verified::FromDocs(sources)) = inv.map(|i| i.installer.verified) {
         lines.push((
             "knowledge",
@@ -62,118 +70,166 @@ pub fn run(settings: &Settings) -> Outcome {
             ),
         ));
     }
-    let location = if plan.supervise {
-        run::locate_cache(settings, inv, plan.writes, &signals)
-    } else {
-        None
-    };
-    match &location {
-        Some(CacheLocation::Dir { path, source }) => {
-            lines.push(("cache", format!("{} ({source})", path.display())))
+    lines
+}
+
+fn installer_words(plan: &run::Plan) -> String {
+    match plan.inv.as_ref() {
+        Some(i) if plan.writes => format!(
+            "{}: writes the cache or an environment, so steady locks and supervises it",
+            i.installer.name
+        ),
+        Some(i) if plan.supervise => format!(
+            "{}: read-only, supervised because a watchdog option was given",
+            i.installer.name
+        ),
+        Some(i) => format!(
+            "{}: read-only, so steady execs it unchanged (no lock)",
+            i.installer.name
+        ),
+        None if plan.supervise => {
+            "not an installer steady knows; supervised because of the options given".into()
         }
-        Some(CacheLocation::Disabled { reason }) => lines.push((
+        None => "not an installer steady knows; steady execs it unchanged".into(),
+    }
+}
+
+fn cache_line(location: &Option<CacheLocation>) -> Line {
+    match location {
+        Some(CacheLocation::Dir { path, source }) => {
+            ("cache", format!("{} ({source})", path.display()))
+        }
+        Some(CacheLocation::Disabled { reason }) => (
             "cache",
             format!("none shared ({reason}): nothing to lock or clear"),
-        )),
-        None => lines.push(("cache", "none".into())),
+        ),
+        None => ("cache", "none".into()),
     }
-    if let Some(dir) = run::cache_dir_of(&location) {
-        let fs = existing_ancestor(&dir).and_then(|d| lock::network_filesystem(&d));
-        lines.push((
-            "filesystem",
-            match fs {
-                Some(net) => {
-                    format!("{net}: the lock is only as strong as that mount's lock support")
-                }
-                None => "local".into(),
-            },
-        ));
-        let own_lock = inv.and_then(|i| i.installer.own_lock_words());
-        lines.push((
-            "lock",
-            own_lock.unwrap_or_else(|| describe_lock(settings, &dir)),
-        ));
-        #[cfg(feature = "postgres")]
-        if let Some(server) = settings.lock_server.as_ref().filter(|_| !settings.no_lock) {
-            lines.push(("remote lock", describe_remote(server, settings)));
+}
+
+/// What guards the cache at `dir`: its filesystem, the lock (local, and remote if asked
+/// for), and whether steady would clear it after a failure.
+fn lock_lines(settings: &Settings, plan: &run::Plan, dir: &std::path::Path) -> Vec<Line> {
+    let inv = plan.inv.as_ref();
+    let fs = existing_ancestor(dir).and_then(|d| lock::network_filesystem(&d));
+    let mut lines = vec![(
+        "filesystem",
+        match fs {
+            Some(net) => format!("{net}: the lock is only as strong as that mount's lock support"),
+            None => "local".into(),
+        },
+    )];
+    let own_lock = inv.and_then(|i| i.installer.own_lock_words());
+    lines.push((
+        "lock",
+        own_lock.unwrap_or_else(|| describe_lock(settings, dir)),
+    ));
+    #[cfg(feature = "postgres")]
+    if let Some(server) = settings.lock_server.as_ref().filter(|_| !settings.no_lock) {
+        lines.push(("remote lock", describe_remote(server, settings)));
+    }
+    // Only a run that writes ever clears the cache.
+    if let Some(i) = inv.filter(|_| plan.writes) {
+        lines.push(("clean", clean_when(i.installer, dir)));
+    }
+    lines
+}
+
+/// When steady would clear the cache at `dir`, or why it never would.
+fn clean_when(installer: &crate::installer::Installer, dir: &std::path::Path) -> String {
+    match crate::recovery::clean::check_cleanable(installer, dir) {
+        Ok(_) => format!("after a failure: {}", clean_words(installer)),
+        Err(_) if !dir.exists() && crate::recovery::clean::refused_place(dir).is_err() => {
+            let why = crate::recovery::clean::refused_place(dir).unwrap_err();
+            format!("never: steady will not clear it, {why}")
         }
-        if let Some(i) = inv.filter(|_| plan.writes) {
-            let clean = match crate::recovery::clean::check_cleanable(i.installer, &dir) {
-                Ok(_) => format!("after a failure: {}", clean_words(i.installer)),
-                Err(_) if !dir.exists() && crate::recovery::clean::refused_place(&dir).is_err() => {
-                    let why = crate::recovery::clean::refused_place(&dir).unwrap_err();
-                    format!("never: steady will not clear it, {why}")
-                }
-                Err(why) if !dir.exists() => format!(
-                    "after a failure: {} (the cache does not exist yet: {why})",
-                    clean_words(i.installer)
-                ),
-                Err(why) => format!("never: steady will not clear it, {why}"),
-            };
-            lines.push(("clean", clean));
+        Err(why) if !dir.exists() => format!(
+            "after a failure: {} (the cache does not exist yet: {why})",
+            clean_words(installer)
+        ),
+        Err(why) => format!("never: steady will not clear it, {why}"),
+    }
+}
+
+fn watchdog_line(settings: &Settings) -> Line {
+    let w = |d: Option<std::time::Duration>| d.map_or_else(|| "none".to_owned(), ui::human);
+    (
+        "watchdog",
+        format!(
+            "timeout {}, stall {}, deadline {}, retries {}, kill after {}, back-off {} to {}",
+            w(settings.timeout),
+            settings.stall.map_or_else(|| "off".to_owned(), ui::human),
+            w(settings.deadline),
+            settings.retries,
+            ui::human(settings.kill_after),
+            ui::human(settings.backoff),
+            ui::human(settings.backoff_max)
+        ),
+    )
+}
+
+/// The user's own retry rules (`--retry-on-exit`, `--retry-on-output`) and `--on-retry`.
+fn retry_lines(settings: &Settings) -> Vec<Line> {
+    let mut lines = Vec::new();
+    let mut rules = Vec::new();
+    if !settings.retry_on_exit.is_empty() {
+        let codes: Vec<String> = settings.retry_on_exit.iter().map(i32::to_string).collect();
+        rules.push(format!("exit {}", codes.join(", ")));
+    }
+    for p in &settings.retry_on_output {
+        match crate::recovery::retry::compile_patterns(std::slice::from_ref(p), "") {
+            Ok(_) => rules.push(format!("output matching `{p}`")),
+            Err(e) => rules.push(format!(
+                "output matching `{p}` (which steady would refuse: {})",
+                e.rsplit(": ").next().unwrap_or(&e)
+            )),
         }
     }
-    if plan.supervise {
-        let w = |d: Option<std::time::Duration>| d.map_or_else(|| "none".to_owned(), ui::human);
+    if !rules.is_empty() {
         lines.push((
-            "watchdog",
+            "retry also",
             format!(
-                "timeout {}, stall {}, deadline {}, retries {}, kill after {}, back-off {} to {}",
-                w(settings.timeout),
-                settings.stall.map_or_else(|| "off".to_owned(), ui::human),
-                w(settings.deadline),
-                settings.retries,
-                ui::human(settings.kill_after),
-                ui::human(settings.backoff),
-                ui::human(settings.backoff_max)
+                "on {}, even where steady would stop (not after a stop signal or the deadline)",
+                rules.join("; ")
             ),
         ));
-        let mut rules = Vec::new();
-        if !settings.retry_on_exit.is_empty() {
-            let codes: Vec<String> = settings.retry_on_exit.iter().map(i32::to_string).collect();
-            rules.push(format!("exit {}", codes.join(", ")));
-        }
-        for p in &settings.retry_on_output {
-            match crate::recovery::retry::compile_patterns(std::slice::from_ref(p), "") {
-                Ok(_) => rules.push(format!("output matching `{p}`")),
-                Err(e) => rules.push(format!(
-                    "output matching `{p}` (which steady would refuse: {})",
-                    e.rsplit(": ").next().unwrap_or(&e)
-                )),
-            }
-        }
-        if !rules.is_empty() {
-            lines.push((
-                "retry also",
-                format!(
-                    "on {}, even where steady would stop (not after a stop signal or the deadline)",
-                    rules.join("; ")
-                ),
-            ));
-        }
-        if let Some(cmd) = &settings.on_retry {
-            lines.push((
-                "on retry",
-                format!("`{cmd}` after the clean, before each retry (sh -c)"),
-            ));
-        }
-        if settings.hold_output {
-            lines.push((
-                "output",
-                if sys::is_terminal(1) && sys::is_terminal(2) {
-                    "live: --output on-failure holds no terminal's output".to_owned()
-                } else {
-                    "held, and shown only if the run fails (--output on-failure)".to_owned()
-                },
-            ));
-        }
-        if let Some(path) = &settings.report {
-            lines.push((
-                "report",
-                format!("one JSON line appended to `{}` per run", path.display()),
-            ));
-        }
     }
+    if let Some(cmd) = &settings.on_retry {
+        lines.push((
+            "on retry",
+            format!("`{cmd}` after the clean, before each retry (sh -c)"),
+        ));
+    }
+    lines
+}
+
+/// Where the run's output and its `--report` line would go.
+fn output_lines(settings: &Settings) -> Vec<Line> {
+    let mut lines = Vec::new();
+    if settings.hold_output {
+        lines.push((
+            "output",
+            if sys::is_terminal(1) && sys::is_terminal(2) {
+                "live: --output on-failure holds no terminal's output".to_owned()
+            } else {
+                "held, and shown only if the run fails (--output on-failure)".to_owned()
+            },
+        ));
+    }
+    if let Some(path) = &settings.report {
+        lines.push((
+            "report",
+            format!("one JSON line appended to `{}` per run", path.display()),
+        ));
+    }
+    lines
+}
+
+/// The mitigations that would apply before the first attempt, those that could apply some
+/// day, and the facts they are decided on.
+fn mitigation_lines(settings: &Settings, plan: &run::Plan) -> Vec<Line> {
+    let inv = plan.inv.as_ref();
+    // Under qemu-user the argv from the emulator on is what shows the emulation.
     let facts = Facts::gather(
         inv.and_then(|i| i.emulator.as_deref())
             .unwrap_or(&settings.command),
@@ -188,28 +244,30 @@ pub fn run(settings: &Settings) -> Outcome {
             apply.extend(mitigate::value_for(trigger, i.installer, &facts, None, set));
         }
     }
-    lines.push((
-        "mitigations",
-        if apply.is_empty() {
-            "none apply before the first attempt".into()
-        } else {
-            apply
-                .iter()
-                .map(|a| a.describe())
-                .collect::<Vec<_>>()
-                .join("; ")
-        },
-    ));
-    lines.push(("known", known_words(inv.map(|i| i.installer))));
-    lines.push(("facts", describe_facts(&facts)));
+    let applied = if apply.is_empty() {
+        "none apply before the first attempt".into()
+    } else {
+        apply
+            .iter()
+            .map(|a| a.describe())
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    vec![
+        ("mitigations", applied),
+        ("known", known_words(inv.map(|i| i.installer))),
+        ("facts", describe_facts(&facts)),
+    ]
+}
 
+/// Labels padded to one column; a closed stdout (`| head`) ends the report quietly.
+fn print_lines(lines: Vec<Line>) {
     let mut out = std::io::stdout().lock();
     for (k, v) in lines {
         if writeln!(out, "{k:<12} {v}").is_err() {
             break;
         }
     }
-    Outcome::Success
 }
 
 /// The workarounds that could apply to this installer, some day, with their reasons: every

@@ -13,90 +13,107 @@ use crate::surface::cli::Cli;
 
 /// clap's error as `(what happened, what to do)`; `argv` is steady's own arguments.
 pub fn explain(e: &clap::Error, argv: &[OsString]) -> (String, String) {
-    let string = |k| match e.get(k) {
+    match e.kind() {
+        ErrorKind::InvalidValue | ErrorKind::ValueValidation => invalid_value(e, argv),
+        ErrorKind::MissingRequiredArgument => missing_argument(e, argv),
+        _ => clap_own_words(e),
+    }
+}
+
+fn context_string(e: &clap::Error, k: ContextKind) -> Option<String> {
+    match e.get(k) {
         Some(ContextValue::String(s)) => Some(s.clone()),
         _ => None,
-    };
-    let strings = |k| match e.get(k) {
+    }
+}
+
+fn context_strings(e: &clap::Error, k: ContextKind) -> Vec<String> {
+    match e.get(k) {
         Some(ContextValue::Strings(v)) => v.clone(),
         Some(ContextValue::String(s)) => vec![s.clone()],
         _ => Vec::new(),
-    };
-    let help = "see `steady --help`".to_owned();
-    match e.kind() {
-        ErrorKind::InvalidValue | ErrorKind::ValueValidation => {
-            let arg = string(ContextKind::InvalidArg).unwrap_or_default();
-            let value = string(ContextKind::InvalidValue).unwrap_or_default();
-            let valid = strings(ContextKind::ValidValue);
-            let reason = match std::error::Error::source(e) {
-                Some(why) => why.to_string(),
-                None if !valid.is_empty() => format!("expected {}", one_of(&valid)),
-                None => "not accepted".to_owned(),
-            };
-            // `--timeout <DUR>` names the flag; `<SHELL>` a positional.
-            let flag = arg.split_whitespace().next().unwrap_or(&arg).to_owned();
-            if let Some(long) = flag.strip_prefix("--")
-                && let Some(var) = env_twin(long)
-                && std::env::var_os(&var).is_some_and(|v| v == value.as_str())
-                && !given_as_flag(argv, long)
-            {
-                return (
-                    format!("invalid value `{value}` in {var}: {reason}"),
-                    format!("{var} sets --{long}; correct or unset it"),
-                );
-            }
-            (
-                format!("invalid value `{value}` for {flag}: {reason}"),
-                help,
-            )
-        }
-        ErrorKind::MissingRequiredArgument => {
-            let missing = strings(ContextKind::InvalidArg);
-            let sub = subcommand_in(argv);
-            let cmd = Cli::command();
-            let choices: Vec<String> = sub
-                .as_deref()
-                .and_then(|s| cmd.find_subcommand(s))
-                .into_iter()
-                .flat_map(|s| s.get_positionals())
-                .filter(|a| {
-                    a.get_value_names().is_some_and(|names| {
-                        names
-                            .iter()
-                            .any(|n| missing.iter().any(|m| m.contains(n.as_str())))
-                    })
-                })
-                .flat_map(|a| a.get_possible_values())
-                .filter(|v| !v.is_hide_set())
-                .map(|v| v.get_name().to_owned())
-                .collect();
-            let who = sub
-                .as_deref()
-                .map_or("steady".to_owned(), |s| format!("steady {s}"));
-            let what = missing.join(" ");
-            match choices.first() {
-                Some(first) => (
-                    format!("`{who}` needs {what}: {}", one_of(&choices)),
-                    format!("for example `{who} {first}`; see `{who} --help`"),
-                ),
-                None => (
-                    format!("`{who}` needs {what}"),
-                    format!("see `{who} --help`"),
-                ),
-            }
-        }
-        _ => {
-            let rendered = e.render().to_string();
-            let first = rendered.lines().next().unwrap_or("invalid arguments");
-            let what = first.strip_prefix("error: ").unwrap_or(first).to_owned();
-            let tip = rendered
-                .lines()
-                .map(str::trim)
-                .find_map(|l| l.strip_prefix("tip: "))
-                .map(str::to_owned);
-            (what, tip.unwrap_or(help))
-        }
     }
+}
+
+/// A bad value, blamed on its `STEADY_*` variable when that, not a flag, supplied it.
+fn invalid_value(e: &clap::Error, argv: &[OsString]) -> (String, String) {
+    let arg = context_string(e, ContextKind::InvalidArg).unwrap_or_default();
+    let value = context_string(e, ContextKind::InvalidValue).unwrap_or_default();
+    let valid = context_strings(e, ContextKind::ValidValue);
+    let reason = match std::error::Error::source(e) {
+        Some(why) => why.to_string(),
+        None if !valid.is_empty() => format!("expected {}", one_of(&valid)),
+        None => "not accepted".to_owned(),
+    };
+    // `--timeout <DUR>` names the flag; `<SHELL>` a positional.
+    let flag = arg.split_whitespace().next().unwrap_or(&arg).to_owned();
+    if let Some(long) = flag.strip_prefix("--")
+        && let Some(var) = env_twin(long)
+        && std::env::var_os(&var).is_some_and(|v| v == value.as_str())
+        && !given_as_flag(argv, long)
+    {
+        return (
+            format!("invalid value `{value}` in {var}: {reason}"),
+            format!("{var} sets --{long}; correct or unset it"),
+        );
+    }
+    (
+        format!("invalid value `{value}` for {flag}: {reason}"),
+        "see `steady --help`".to_owned(),
+    )
+}
+
+/// A missing argument, with the choices it has (`steady completions` lists the shells).
+fn missing_argument(e: &clap::Error, argv: &[OsString]) -> (String, String) {
+    let missing = context_strings(e, ContextKind::InvalidArg);
+    let sub = subcommand_in(argv);
+    let choices = choices_for(sub.as_deref(), &missing);
+    let who = sub
+        .as_deref()
+        .map_or("steady".to_owned(), |s| format!("steady {s}"));
+    let what = missing.join(" ");
+    match choices.first() {
+        Some(first) => (
+            format!("`{who}` needs {what}: {}", one_of(&choices)),
+            format!("for example `{who} {first}`; see `{who} --help`"),
+        ),
+        None => (
+            format!("`{who}` needs {what}"),
+            format!("see `{who} --help`"),
+        ),
+    }
+}
+
+/// The visible values the subcommand `sub` accepts for the `missing` positionals.
+fn choices_for(sub: Option<&str>, missing: &[String]) -> Vec<String> {
+    let cmd = Cli::command();
+    sub.and_then(|s| cmd.find_subcommand(s))
+        .into_iter()
+        .flat_map(|s| s.get_positionals())
+        .filter(|a| {
+            a.get_value_names().is_some_and(|names| {
+                names
+                    .iter()
+                    .any(|n| missing.iter().any(|m| m.contains(n.as_str())))
+            })
+        })
+        .flat_map(|a| a.get_possible_values())
+        .filter(|v| !v.is_hide_set())
+        .map(|v| v.get_name().to_owned())
+        .collect()
+}
+
+/// Any other error in clap's own words: its first line, and its tip if it gives one.
+fn clap_own_words(e: &clap::Error) -> (String, String) {
+    let rendered = e.render().to_string();
+    let first = rendered.lines().next().unwrap_or("invalid arguments");
+    let what = first.strip_prefix("error: ").unwrap_or(first).to_owned();
+    let tip = rendered
+        .lines()
+        .map(str::trim)
+        .find_map(|l| l.strip_prefix("tip: "))
+        .map(str::to_owned);
+    (what, tip.unwrap_or("see `steady --help`".to_owned()))
 }
 
 /// `a, b or c`.
