@@ -266,7 +266,21 @@ pub fn acquire(req: &LockRequest) -> Result<Locks, LockError> {
         progress_every: req.progress_every.max(Duration::from_millis(10)),
         shared: req.shared,
     };
-    let mut targets: Vec<Target> = req.paths.iter().map(|p| Target::resolve(p)).collect();
+    let targets = in_lock_order(req.paths);
+    // Dropping `locks` on an early return is what releases those already taken.
+    let mut locks = Locks::default();
+    for t in &targets {
+        locks.take_local(t, req, &plan)?;
+    }
+    if let Some(r) = &req.remote {
+        locks.take_remote(r, &plan)?;
+    }
+    Ok(locks)
+}
+
+/// The paths resolved, one per lock, in the one order every run takes them in.
+fn in_lock_order(paths: &[PathBuf]) -> Vec<Target> {
+    let mut targets: Vec<Target> = paths.iter().map(|p| Target::resolve(p)).collect();
     targets.sort_by(|a, b| a.key.cmp(&b.key));
     targets.dedup_by(|a, b| a.key == b.key);
     if targets.len() > 1 {
@@ -280,23 +294,31 @@ pub fn acquire(req: &LockRequest) -> Result<Locks, LockError> {
             order.join(", ")
         ));
     }
-    let mut locks = Locks::default();
-    for t in &targets {
+    targets
+}
+
+impl Locks {
+    /// The lock on one path, unless an enclosing steady holds it already; a path that
+    /// cannot be locked anywhere fails the run only under `require`.
+    fn take_local(&mut self, t: &Target, req: &LockRequest, plan: &Plan) -> Result<(), LockError> {
         let key = t.key.to_string_lossy().into_owned();
         if let Some(pid) = held_by_ancestor(t.key.as_os_str().as_bytes(), Proof::Local(&t.key)) {
             ui::detail(&format!(
                 "the lock on `{key}` is held by an enclosing steady (pid {pid}); going ahead without taking it again"
             ));
-            locks.nested.push(key);
-            continue;
+            self.nested.push(key);
+            return Ok(());
         }
-        match acquire_one(t, &key, req, &plan)? {
-            Ok(l) => locks.held.push(l),
+        match acquire_one(t, &key, req, plan)? {
+            Ok(l) => self.held.push(l),
             Err(reason) if req.require => return Err(LockError::Unavailable(reason)),
-            Err(reason) => locks.unlocked.push((key, reason)),
+            Err(reason) => self.unlocked.push((key, reason)),
         }
+        Ok(())
     }
-    if let Some(r) = &req.remote {
+
+    /// The cache's lock beyond this machine, unless an enclosing steady holds it already.
+    fn take_remote(&mut self, r: &RemoteRequest, plan: &Plan) -> Result<(), LockError> {
         let key = remote_key(r);
         let id = remote_id(r, &key);
         if let Some(pid) = held_by_ancestor(&id, Proof::Remote) {
@@ -305,16 +327,16 @@ pub fn acquire(req: &LockRequest) -> Result<Locks, LockError> {
                 "the lock on {} is held by an enclosing steady (pid {pid}); going ahead without taking it again",
                 key.label
             ));
-            locks.nested.push(String::from_utf8_lossy(&id).into_owned());
+            self.nested.push(String::from_utf8_lossy(&id).into_owned());
         } else {
             let held = r
                 .backend
                 .acquire(&key, plan.shared, plan.give_up, plan.progress_every)?;
-            locks.remote = Some(held);
-            locks.remote_id = Some(id);
+            self.remote = Some(held);
+            self.remote_id = Some(id);
         }
+        Ok(())
     }
-    Ok(locks)
 }
 
 /// The name every machine gives the cache's remote lock: the namespace where one is given

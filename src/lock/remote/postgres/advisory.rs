@@ -261,6 +261,33 @@ impl PgLock {
         give_up: Option<Instant>,
         started: Instant,
     ) -> Result<(), PgError> {
+        self.send_blocking_lock(conn, give_up)?;
+        let mut next_progress = started + self.progress_every;
+        let mut answer = LockAnswer::default();
+        loop {
+            if let Some(sig) = crate::sys::stop_signal_pending() {
+                return Err(PgError::Stopped(sig));
+            }
+            let now = Instant::now();
+            check_answer_due(give_up, now)?;
+            if now >= next_progress {
+                self.say_still_waiting(now - started);
+                next_progress += self.progress_every;
+            }
+            let mut wake = next_progress.min(now + MAX_BLOCK);
+            if let Some(g) = give_up {
+                wake = wake.min(g + ANSWER_GRACE);
+            }
+            if poll_for(conn.sock.fd(), PollFlags::POLLIN, wake) && answer.read(conn)? {
+                break;
+            }
+        }
+        answer.outcome(conn, self.key, started)
+    }
+
+    /// Queues the blocking lock query, with the server's own `lock_timeout` as the bound so
+    /// that the server, not steady, ends a wait that runs out.
+    fn send_blocking_lock(&self, conn: &mut Conn, give_up: Option<Instant>) -> Result<(), PgError> {
         let suffix = if self.shared { "_shared" } else { "" };
         // lock_timeout 0 means "no limit" to the server, so the smallest real limit is 1 ms.
         let ms = give_up.map_or(0, |g| {
@@ -276,71 +303,21 @@ impl PgLock {
             &mut conn.output,
         )
         .map_err(protocol)?;
-        conn.send(Instant::now() + QUERY_TIMEOUT)?;
-        let mut next_progress = started + self.progress_every;
-        let mut granted = false;
-        let mut failed = None;
-        loop {
-            if let Some(sig) = crate::sys::stop_signal_pending() {
-                return Err(PgError::Stopped(sig));
-            }
-            let now = Instant::now();
-            if let Some(g) = give_up
-                && now >= g + ANSWER_GRACE
-            {
-                return Err(PgError::Net(format!(
-                    "the server did not answer for {} past --lock-timeout",
-                    ui::human(ANSWER_GRACE)
-                )));
-            }
-            if now >= next_progress {
-                // The waiting session is busy; a second one looks who holds the lock now.
-                let who = Conn::open(&self.server)
-                    .and_then(|mut c| holders(&mut c, self.key))
-                    .ok()
-                    .flatten()
-                    .unwrap_or_else(|| "another session".into());
-                ui::status(&format!(
-                    "still waiting for the lock on {} in PostgreSQL after {}, held by {who}",
-                    self.label,
-                    ui::human(now - started)
-                ));
-                next_progress += self.progress_every;
-            }
-            let mut wake = next_progress.min(now + MAX_BLOCK);
-            if let Some(g) = give_up {
-                wake = wake.min(g + ANSWER_GRACE);
-            }
-            if !poll_for(conn.sock.fd(), PollFlags::POLLIN, wake) {
-                continue;
-            }
-            let mut ready = false;
-            for m in conn.pump()? {
-                match m {
-                    Message::DataRow(_) => granted = true,
-                    Message::ErrorResponse(e) => {
-                        let (_, code, message) = error_fields(&e);
-                        failed.get_or_insert((code, message));
-                    }
-                    Message::ReadyForQuery(_) => ready = true,
-                    _ => {}
-                }
-            }
-            if ready {
-                break;
-            }
-        }
-        match failed {
-            Some((code, _)) if code == LOCK_NOT_AVAILABLE => Err(PgError::Contended {
-                holder: holders(conn, self.key).ok().flatten(),
-                waited: started.elapsed(),
-            }),
-            Some((code, message)) => Err(PgError::Query { code, message }),
-            None if granted => Ok(()),
-            None => Err(PgError::Net(
-                "the server ended the lock query without an answer".into(),
-            )),
-        }
+        conn.send(Instant::now() + QUERY_TIMEOUT)
+    }
+
+    fn say_still_waiting(&self, waited: Duration) {
+        // The waiting session is busy; a second one looks who holds the lock now.
+        let who = Conn::open(&self.server)
+            .and_then(|mut c| holders(&mut c, self.key))
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| "another session".into());
+        ui::status(&format!(
+            "still waiting for the lock on {} in PostgreSQL after {}, held by {who}",
+            self.label,
+            ui::human(waited)
+        ));
     }
 
     pub(super) fn lock_error(&self, e: PgError) -> LockError {
@@ -403,6 +380,62 @@ impl PgLock {
             self.next_ping = now + every;
         }
         conn.send_now()
+    }
+}
+
+/// Ends a wait whose server went quiet past its own `lock_timeout`: it should have said
+/// so by then, so it is gone or cut off.
+fn check_answer_due(give_up: Option<Instant>, now: Instant) -> Result<(), PgError> {
+    if let Some(g) = give_up
+        && now >= g + ANSWER_GRACE
+    {
+        return Err(PgError::Net(format!(
+            "the server did not answer for {} past --lock-timeout",
+            ui::human(ANSWER_GRACE)
+        )));
+    }
+    Ok(())
+}
+
+/// What the server has said so far about the blocking lock query.
+#[derive(Default)]
+struct LockAnswer {
+    granted: bool,
+    /// The first error (SQLSTATE, text): later ones only follow from it.
+    failed: Option<(String, String)>,
+}
+
+impl LockAnswer {
+    /// Takes in every message that has arrived; true once the server is ready again, i.e.
+    /// the query is over one way or the other.
+    fn read(&mut self, conn: &mut Conn) -> Result<bool, PgError> {
+        let mut ready = false;
+        for m in conn.pump()? {
+            match m {
+                Message::DataRow(_) => self.granted = true,
+                Message::ErrorResponse(e) => {
+                    let (_, code, message) = error_fields(&e);
+                    self.failed.get_or_insert((code, message));
+                }
+                Message::ReadyForQuery(_) => ready = true,
+                _ => {}
+            }
+        }
+        Ok(ready)
+    }
+
+    fn outcome(self, conn: &mut Conn, key: i64, started: Instant) -> Result<(), PgError> {
+        match self.failed {
+            Some((code, _)) if code == LOCK_NOT_AVAILABLE => Err(PgError::Contended {
+                holder: holders(conn, key).ok().flatten(),
+                waited: started.elapsed(),
+            }),
+            Some((code, message)) => Err(PgError::Query { code, message }),
+            None if self.granted => Ok(()),
+            None => Err(PgError::Net(
+                "the server ended the lock query without an answer".into(),
+            )),
+        }
     }
 }
 

@@ -55,109 +55,25 @@ impl Server {
     /// from `PGPASSWORD` instead, which keeps it out of `ps`.
     pub fn parse(url: &str, ping_every: Duration) -> Result<Server, String> {
         let shown = redact(url);
-        let bad = |why: String| format!("--lock-url `{shown}`: {why}");
         let rest = url
             .strip_prefix("postgresql://")
             .or_else(|| url.strip_prefix("postgres://"))
             .ok_or_else(|| {
                 format!("--lock-url must start with postgres:// or postgresql://, got `{shown}`")
             })?;
+        Server::from_url_body(rest, ping_every)
+            .map_err(|why| format!("--lock-url `{shown}`: {why}"))
+    }
+
+    /// Everything after the scheme: the location, then the parameters, which override it
+    /// as they do in libpq.
+    fn from_url_body(rest: &str, ping_every: Duration) -> Result<Server, String> {
         let (rest, query) = rest.split_once('?').unwrap_or((rest, ""));
-        let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
-        let (userinfo, hostport) = match authority.rsplit_once('@') {
-            Some((u, h)) => (Some(u), h),
-            None => (None, authority),
-        };
-        let mut user = None;
-        let mut password = None;
-        if let Some(info) = userinfo {
-            let (u, p) = match info.split_once(':') {
-                Some((u, p)) => (u, Some(p)),
-                None => (info, None),
-            };
-            user = Some(decode(u).map_err(bad)?).filter(|u| !u.is_empty());
-            password = p.map(decode).transpose().map_err(bad)?;
-        }
-        let (host, port) = split_host_port(hostport).map_err(bad)?;
-        let mut host = Some(decode(host).map_err(bad)?).filter(|h| !h.is_empty());
-        let mut port = port.map(|p| parse_port(&p)).transpose().map_err(bad)?;
-        let mut dbname = Some(decode(path).map_err(bad)?).filter(|d| !d.is_empty());
-        let mut connect_timeout = CONNECT_TIMEOUT;
+        let mut given = Given::from_location(rest)?;
         for pair in query.split('&').filter(|p| !p.is_empty()) {
-            let (k, v) = pair
-                .split_once('=')
-                .ok_or_else(|| bad(format!("`{pair}` is not name=value")))?;
-            let v = decode(v).map_err(bad)?;
-            match k {
-                "host" => host = Some(v).filter(|h| !h.is_empty()),
-                "port" => port = Some(parse_port(&v).map_err(bad)?),
-                "user" => user = Some(v).filter(|u| !u.is_empty()),
-                "password" => password = Some(v),
-                "dbname" => dbname = Some(v).filter(|d| !d.is_empty()),
-                "sslmode" => match v.as_str() {
-                    "disable" | "allow" | "prefer" => {}
-                    "require" | "verify-ca" | "verify-full" => {
-                        return Err(bad(format!(
-                            "sslmode={v} asks for TLS, which steady does not speak; use \
-                             sslmode=disable on a local network or through a tunnel"
-                        )));
-                    }
-                    _ => return Err(bad(format!("unknown sslmode `{v}`"))),
-                },
-                "connect_timeout" => {
-                    let secs: u64 = v.parse().ok().filter(|s| *s > 0).ok_or_else(|| {
-                        bad(format!(
-                            "connect_timeout `{v}` is not a positive number of seconds"
-                        ))
-                    })?;
-                    connect_timeout = Duration::from_secs(secs);
-                }
-                _ => {
-                    return Err(bad(format!(
-                        "unknown parameter `{k}` (steady knows host, port, user, password, \
-                         dbname, sslmode and connect_timeout)"
-                    )));
-                }
-            }
+            given.apply_param(pair)?;
         }
-        if host.as_deref().is_some_and(|h| h.contains(',')) {
-            return Err(bad(
-                "several hosts are not supported; name one server".into()
-            ));
-        }
-        let port = port.unwrap_or(5432);
-        let addr = match host {
-            Some(h) if h.starts_with('/') => Addr::Unix {
-                dirs: vec![PathBuf::from(h)],
-                port,
-            },
-            Some(h) => Addr::Tcp { host: h, port },
-            None => Addr::Unix {
-                dirs: ["/run/postgresql", "/var/run/postgresql", "/tmp"]
-                    .iter()
-                    .map(PathBuf::from)
-                    .collect(),
-                port,
-            },
-        };
-        let user = match user {
-            Some(u) => u,
-            None => nix::unistd::User::from_uid(nix::unistd::geteuid())
-                .ok()
-                .flatten()
-                .map(|u| u.name)
-                .ok_or_else(|| bad("no user given, and this user has no name".into()))?,
-        };
-        let password = password.or_else(|| std::env::var(crate::env::PGPASSWORD).ok());
-        Ok(Server {
-            addr,
-            dbname: dbname.unwrap_or_else(|| user.clone()),
-            user,
-            password,
-            connect_timeout,
-            ping_every: ping_every.max(Duration::from_millis(100)),
-            application_name: application_name(std::process::id(), &hostname(), ""),
-        })
+        given.into_server(ping_every)
     }
 
     /// Names `argv` as the command of the lock's holder, for anyone who waits for it.
@@ -199,6 +115,145 @@ impl Server {
     pub(super) fn ping_timeout(&self) -> Duration {
         self.ping_every * 2
     }
+}
+
+/// What `--lock-url` says, before the defaults fill what it leaves out. Empty values count
+/// as left out, as in libpq.
+struct Given {
+    host: Option<String>,
+    port: Option<u16>,
+    user: Option<String>,
+    password: Option<String>,
+    dbname: Option<String>,
+    connect_timeout: Duration,
+}
+
+impl Given {
+    /// `[user[:password]@][host][:port][/dbname]`, percent-decoded.
+    fn from_location(rest: &str) -> Result<Given, String> {
+        let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+        let (userinfo, hostport) = match authority.rsplit_once('@') {
+            Some((u, h)) => (Some(u), h),
+            None => (None, authority),
+        };
+        let mut user = None;
+        let mut password = None;
+        if let Some(info) = userinfo {
+            let (u, p) = match info.split_once(':') {
+                Some((u, p)) => (u, Some(p)),
+                None => (info, None),
+            };
+            user = Some(decode(u)?).filter(|u| !u.is_empty());
+            password = p.map(decode).transpose()?;
+        }
+        let (host, port) = split_host_port(hostport)?;
+        let host = Some(decode(host)?).filter(|h| !h.is_empty());
+        let port = port.map(|p| parse_port(&p)).transpose()?;
+        let dbname = Some(decode(path)?).filter(|d| !d.is_empty());
+        Ok(Given {
+            host,
+            port,
+            user,
+            password,
+            dbname,
+            connect_timeout: CONNECT_TIMEOUT,
+        })
+    }
+
+    /// One `name=value` of the query string.
+    fn apply_param(&mut self, pair: &str) -> Result<(), String> {
+        let (k, v) = pair
+            .split_once('=')
+            .ok_or_else(|| format!("`{pair}` is not name=value"))?;
+        let v = decode(v)?;
+        match k {
+            "host" => self.host = Some(v).filter(|h| !h.is_empty()),
+            "port" => self.port = Some(parse_port(&v)?),
+            "user" => self.user = Some(v).filter(|u| !u.is_empty()),
+            "password" => self.password = Some(v),
+            "dbname" => self.dbname = Some(v).filter(|d| !d.is_empty()),
+            "sslmode" => check_sslmode(&v)?,
+            "connect_timeout" => self.connect_timeout = parse_connect_timeout(&v)?,
+            _ => {
+                return Err(format!(
+                    "unknown parameter `{k}` (steady knows host, port, user, password, \
+                     dbname, sslmode and connect_timeout)"
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The server to reach, with libpq's defaults for what the URL left out.
+    fn into_server(self, ping_every: Duration) -> Result<Server, String> {
+        if self.host.as_deref().is_some_and(|h| h.contains(',')) {
+            return Err("several hosts are not supported; name one server".into());
+        }
+        let addr = address(self.host, self.port.unwrap_or(5432));
+        let user = match self.user {
+            Some(u) => u,
+            None => login_name().ok_or("no user given, and this user has no name")?,
+        };
+        let password = self
+            .password
+            .or_else(|| std::env::var(crate::env::PGPASSWORD).ok());
+        Ok(Server {
+            addr,
+            dbname: self.dbname.unwrap_or_else(|| user.clone()),
+            user,
+            password,
+            connect_timeout: self.connect_timeout,
+            ping_every: ping_every.max(Duration::from_millis(100)),
+            application_name: application_name(std::process::id(), &hostname(), ""),
+        })
+    }
+}
+
+/// A host that starts with `/` is a socket directory; no host means the usual ones.
+fn address(host: Option<String>, port: u16) -> Addr {
+    match host {
+        Some(h) if h.starts_with('/') => Addr::Unix {
+            dirs: vec![PathBuf::from(h)],
+            port,
+        },
+        Some(h) => Addr::Tcp { host: h, port },
+        None => Addr::Unix {
+            dirs: ["/run/postgresql", "/var/run/postgresql", "/tmp"]
+                .iter()
+                .map(PathBuf::from)
+                .collect(),
+            port,
+        },
+    }
+}
+
+/// The user libpq would log in as when the URL names none: this process's own.
+fn login_name() -> Option<String> {
+    nix::unistd::User::from_uid(nix::unistd::geteuid())
+        .ok()
+        .flatten()
+        .map(|u| u.name)
+}
+
+/// steady speaks no TLS, so a URL that insists on it must fail rather than go out in clear.
+fn check_sslmode(v: &str) -> Result<(), String> {
+    match v {
+        "disable" | "allow" | "prefer" => Ok(()),
+        "require" | "verify-ca" | "verify-full" => Err(format!(
+            "sslmode={v} asks for TLS, which steady does not speak; use \
+             sslmode=disable on a local network or through a tunnel"
+        )),
+        _ => Err(format!("unknown sslmode `{v}`")),
+    }
+}
+
+fn parse_connect_timeout(v: &str) -> Result<Duration, String> {
+    let secs: u64 = v
+        .parse()
+        .ok()
+        .filter(|s| *s > 0)
+        .ok_or_else(|| format!("connect_timeout `{v}` is not a positive number of seconds"))?;
+    Ok(Duration::from_secs(secs))
 }
 
 /// The URL with its password (in the user part or as `password=`) replaced by `***`.

@@ -12,7 +12,7 @@ use fallible_iterator::FallibleIterator;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::signal::Signal;
 use postgres_protocol::authentication::{md5_hash, sasl};
-use postgres_protocol::message::backend::{ErrorResponseBody, Message};
+use postgres_protocol::message::backend::{AuthenticationSaslBody, ErrorResponseBody, Message};
 use postgres_protocol::message::frontend;
 
 use crate::sys;
@@ -224,72 +224,32 @@ impl Conn {
 
     /// Answers the server's authentication request: trust, cleartext, md5 or SCRAM-SHA-256.
     pub(super) fn login(&mut self, server: &Server, until: Instant) -> Result<(), PgError> {
-        let password = || {
-            server.password.as_deref().ok_or_else(|| {
-                PgError::Refused(format!(
-                    "the server asks user `{}` for a password; give it in --lock-url or PGPASSWORD",
-                    server.user
-                ))
-            })
-        };
         let mut scram: Option<sasl::ScramSha256> = None;
         loop {
             match self.recv(until)? {
                 Message::AuthenticationOk => return Ok(()),
                 Message::AuthenticationCleartextPassword => {
-                    frontend::password_message(password()?.as_bytes(), &mut self.output)
+                    frontend::password_message(password_for(server)?.as_bytes(), &mut self.output)
                         .map_err(protocol)?;
                 }
                 Message::AuthenticationMd5Password(body) => {
-                    let hash =
-                        md5_hash(server.user.as_bytes(), password()?.as_bytes(), body.salt());
+                    let hash = md5_hash(
+                        server.user.as_bytes(),
+                        password_for(server)?.as_bytes(),
+                        body.salt(),
+                    );
                     frontend::password_message(hash.as_bytes(), &mut self.output)
                         .map_err(protocol)?;
                 }
                 Message::AuthenticationSasl(body) => {
-                    let offered: Vec<String> = body
-                        .mechanisms()
-                        .map(|m| Ok(m.to_owned()))
-                        .collect()
-                        .map_err(protocol)?;
-                    if !offered.iter().any(|m| m == sasl::SCRAM_SHA_256) {
-                        return Err(PgError::Refused(format!(
-                            "the server offers only {} authentication, which steady does not \
-                             speak (it speaks SCRAM-SHA-256 without TLS)",
-                            offered.join(", ")
-                        )));
-                    }
-                    let s = sasl::ScramSha256::new(
-                        password()?.as_bytes(),
-                        sasl::ChannelBinding::unsupported(),
-                    );
-                    frontend::sasl_initial_response(
-                        sasl::SCRAM_SHA_256,
-                        s.message(),
-                        &mut self.output,
-                    )
-                    .map_err(protocol)?;
-                    scram = Some(s);
+                    scram = Some(self.begin_scram(server, &body)?);
                 }
                 Message::AuthenticationSaslContinue(body) => {
-                    let s = scram.as_mut().ok_or_else(|| {
-                        PgError::Net(
-                            "the server continued a SCRAM exchange that never began".into(),
-                        )
-                    })?;
-                    s.update(body.data()).map_err(protocol)?;
-                    frontend::sasl_response(s.message(), &mut self.output).map_err(protocol)?;
+                    self.continue_scram(scram.as_mut(), body.data())?;
                 }
                 Message::AuthenticationSaslFinal(body) => {
-                    let s = scram.as_mut().ok_or_else(|| {
-                        PgError::Net("the server ended a SCRAM exchange that never began".into())
-                    })?;
-                    s.finish(body.data()).map_err(|e| {
-                        PgError::Refused(format!(
-                            "the server could not prove it knows the password ({e}); it may \
-                             not be the server you meant"
-                        ))
-                    })?;
+                    // The last word is the server's: nothing to send back.
+                    finish_scram(scram.as_mut(), body.data())?;
                     continue;
                 }
                 Message::ErrorResponse(e) => return Err(login_error(&e)),
@@ -308,6 +268,46 @@ impl Conn {
             }
             self.send(until)?;
         }
+    }
+
+    /// Picks SCRAM-SHA-256 from the mechanisms the server offers and queues the first
+    /// message of the exchange.
+    fn begin_scram(
+        &mut self,
+        server: &Server,
+        body: &AuthenticationSaslBody,
+    ) -> Result<sasl::ScramSha256, PgError> {
+        let offered: Vec<String> = body
+            .mechanisms()
+            .map(|m| Ok(m.to_owned()))
+            .collect()
+            .map_err(protocol)?;
+        if !offered.iter().any(|m| m == sasl::SCRAM_SHA_256) {
+            return Err(PgError::Refused(format!(
+                "the server offers only {} authentication, which steady does not \
+                 speak (it speaks SCRAM-SHA-256 without TLS)",
+                offered.join(", ")
+            )));
+        }
+        let s = sasl::ScramSha256::new(
+            password_for(server)?.as_bytes(),
+            sasl::ChannelBinding::unsupported(),
+        );
+        frontend::sasl_initial_response(sasl::SCRAM_SHA_256, s.message(), &mut self.output)
+            .map_err(protocol)?;
+        Ok(s)
+    }
+
+    fn continue_scram(
+        &mut self,
+        scram: Option<&mut sasl::ScramSha256>,
+        data: &[u8],
+    ) -> Result<(), PgError> {
+        let s = scram.ok_or_else(|| {
+            PgError::Net("the server continued a SCRAM exchange that never began".into())
+        })?;
+        s.update(data).map_err(protocol)?;
+        frontend::sasl_response(s.message(), &mut self.output).map_err(protocol)
     }
 
     /// Session settings that make the lock behave: no server-side timeouts that would end a
@@ -480,6 +480,28 @@ impl Conn {
             }
         }
     }
+}
+
+/// The password, asked for only when the server wants one: a trust login needs none.
+fn password_for(server: &Server) -> Result<&str, PgError> {
+    server.password.as_deref().ok_or_else(|| {
+        PgError::Refused(format!(
+            "the server asks user `{}` for a password; give it in --lock-url or PGPASSWORD",
+            server.user
+        ))
+    })
+}
+
+/// Checks the server's proof that it knows the password too.
+fn finish_scram(scram: Option<&mut sasl::ScramSha256>, data: &[u8]) -> Result<(), PgError> {
+    let s = scram
+        .ok_or_else(|| PgError::Net("the server ended a SCRAM exchange that never began".into()))?;
+    s.finish(data).map_err(|e| {
+        PgError::Refused(format!(
+            "the server could not prove it knows the password ({e}); it may \
+             not be the server you meant"
+        ))
+    })
 }
 
 /// True when `fd` is ready (or failed: the next read or write says how) before `until`.
