@@ -30,23 +30,8 @@ pub fn locate(
     ask: &mut dyn FnMut(&[OsString], Duration) -> Option<String>,
 ) -> CacheLocation {
     let rules = &inv.installer.cache;
-    let name = inv.installer.name;
-    if let Some(flag) = rules
-        .off_flags
-        .iter()
-        .find(|f| installer::has_flag(&inv.args, &[f]))
-    {
-        return CacheLocation::Disabled {
-            reason: format!("{flag} in the command"),
-        };
-    }
-    for f in rules.dir_flags {
-        if let Some(value) = installer::flag_value(&inv.args, f.name) {
-            let base = inv
-                .cwd()
-                .map_or_else(|| PathBuf::from(&value), |c| c.join(&value));
-            return dir(joined(&base, f.join), format!("{} in the command", f.name));
-        }
+    if let Some(found) = from_command_line(inv) {
+        return found;
     }
     let no_config = installer::has_flag(&inv.args, rules.no_config_flags)
         || (!rules.no_config_env.is_empty()
@@ -72,34 +57,82 @@ pub fn locate(
     } else {
         config_mentioning(inv, rules)
     };
-    let asking = rules.ask == Ask::Always || config.is_some();
-    if asking && !rules.query.is_empty() {
-        let argv = query_command(inv);
-        let why = match &config {
-            Some(file) => format!("{} sets it", file.display()),
-            None => format!("{name}'s own answer"),
-        };
-        if let Some(out) = ask(&argv, QUERY_TIMEOUT) {
-            let line = out
-                .lines()
-                .rev()
-                .find(|l| !l.trim().is_empty())
-                .unwrap_or("")
-                .trim()
-                .to_owned();
-            if Path::new(&line).is_absolute() {
-                return dir(
-                    joined(Path::new(&line), rules.query_join),
-                    format!("`{}` ({why})", crate::ui::command_line(&argv)),
-                );
-            }
-        }
+    if let Some(found) = from_query(inv, config, ask) {
+        return found;
     }
     if env_applies
         && let Some(found) = from_env(inv, rules.dir_env.iter().filter(|d| d.after_config))
     {
         return found;
     }
+    default_location(inv)
+}
+
+/// The cache as the command line sets it: off by a flag, or a directory flag's value.
+fn from_command_line(inv: &Invocation) -> Option<CacheLocation> {
+    let rules = &inv.installer.cache;
+    if let Some(flag) = rules
+        .off_flags
+        .iter()
+        .find(|f| installer::has_flag(&inv.args, &[f]))
+    {
+        return Some(CacheLocation::Disabled {
+            reason: format!("{flag} in the command"),
+        });
+    }
+    for f in rules.dir_flags {
+        if let Some(value) = installer::flag_value(&inv.args, f.name) {
+            let base = inv
+                .cwd()
+                .map_or_else(|| PathBuf::from(&value), |c| c.join(&value));
+            return Some(dir(
+                joined(&base, f.join),
+                format!("{} in the command", f.name),
+            ));
+        }
+    }
+    None
+}
+
+/// The cache as the installer's own query answers, when it is asked (always, or because
+/// `config` sets it) and answers with an absolute path.
+fn from_query(
+    inv: &Invocation,
+    config: Option<PathBuf>,
+    ask: &mut dyn FnMut(&[OsString], Duration) -> Option<String>,
+) -> Option<CacheLocation> {
+    let rules = &inv.installer.cache;
+    let name = inv.installer.name;
+    let asking = rules.ask == Ask::Always || config.is_some();
+    if !asking || rules.query.is_empty() {
+        return None;
+    }
+    let argv = query_command(inv);
+    let why = match &config {
+        Some(file) => format!("{} sets it", file.display()),
+        None => format!("{name}'s own answer"),
+    };
+    let out = ask(&argv, QUERY_TIMEOUT)?;
+    let line = out
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("")
+        .trim()
+        .to_owned();
+    if !Path::new(&line).is_absolute() {
+        return None;
+    }
+    Some(dir(
+        joined(Path::new(&line), rules.query_join),
+        format!("`{}` ({why})", crate::ui::command_line(&argv)),
+    ))
+}
+
+/// The installer's default cache, when nothing else set one.
+fn default_location(inv: &Invocation) -> CacheLocation {
+    let rules = &inv.installer.cache;
+    let name = inv.installer.name;
     match default_dir_for(rules, &|v| inv.var(v)) {
         Some(path) => dir(path, format!("{name}'s default")),
         None if matches!(rules.default, DefaultDir::Unknown) => CacheLocation::Disabled {

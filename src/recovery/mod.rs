@@ -350,28 +350,66 @@ impl<'a> Recovery<'a> {
 
     /// Decides what follows failed attempt number `attempt` (from 1).
     pub fn after_failure(&mut self, diag: &Diagnosis, attempt: u32) -> Step {
+        if let Some(why) = self.not_retried(diag, attempt) {
+            return Step::Stop(why);
+        }
+        if self.foreign_writer_seen(diag) {
+            return Step::Retry {
+                clean: Clean::None,
+                mitigations: Vec::new(),
+            };
+        }
+        let mut mitigations = Vec::new();
+        let mut clean = match self.clean_for(diag, &mut mitigations) {
+            Ok(clean) => clean,
+            Err(why) => return Step::Stop(why),
+        };
+        match self.policy.clean {
+            CleanMode::Never => clean = Clean::None,
+            CleanMode::Always => clean = Clean::Full,
+            CleanMode::Auto => {}
+        }
+        if self.cache.is_none() || self.inv.is_none() {
+            clean = Clean::None;
+        }
+        for m in &mitigations {
+            self.apply(m.clone());
+        }
+        Step::Retry { clean, mitigations }
+    }
+
+    /// Why failed attempt number `attempt` is not retried at all (a failure a retry cannot
+    /// fix, or no retries left), if so.
+    fn not_retried(&self, diag: &Diagnosis, attempt: u32) -> Option<String> {
         match diag.failure {
-            Failure::Deterministic => return Step::Stop("retrying cannot fix this failure".into()),
+            Failure::Deterministic => return Some("retrying cannot fix this failure".into()),
             Failure::DiskFull => {
-                return Step::Stop("the disk is full; free space, then run again".into());
+                return Some("the disk is full; free space, then run again".into());
             }
             Failure::LockUnsupported => {
                 ui::hint(&self.lock_unsupported_hint());
-                return Step::Stop(
+                return Some(
                     "the cache's filesystem cannot hold the installer's lock; retrying cannot help"
                         .into(),
                 );
             }
-            Failure::Stopped => return Step::Stop("the command was stopped".into()),
-            Failure::NotRunnable => return Step::Stop("the command cannot be run".into()),
+            Failure::Stopped => return Some("the command was stopped".into()),
+            Failure::NotRunnable => return Some("the command cannot be run".into()),
             _ => {}
         }
         if attempt > self.policy.retries {
-            return Step::Stop(format!(
+            return Some(format!(
                 "no retries left (--retries {})",
                 self.policy.retries
             ));
         }
+        None
+    }
+
+    /// A writer outside steady's lock was seen (now, or earlier in the run for a failure that
+    /// looks like its work): said so; the retry then comes without a clean, which would not
+    /// help.
+    fn foreign_writer_seen(&mut self, diag: &Diagnosis) -> bool {
         let vanished = std::mem::take(&mut self.vanished);
         let like_foreign = matches!(diag.failure, Failure::Corruption | Failure::Unknown);
         if !vanished.is_empty() {
@@ -384,14 +422,17 @@ impl<'a> Recovery<'a> {
                 "a writer outside steady's lock was seen earlier in this run; retrying without a clean",
             );
         }
-        if !vanished.is_empty() || (self.foreign_writes > 0 && like_foreign) {
-            return Step::Retry {
-                clean: Clean::None,
-                mitigations: Vec::new(),
-            };
-        }
-        let mut mitigations = Vec::new();
-        let mut clean = match diag.failure {
+        !vanished.is_empty() || (self.foreign_writes > 0 && like_foreign)
+    }
+
+    /// The clean that failure `diag` calls for (before `--clean`), and the mitigations it
+    /// adds to `mitigations`; `Err` says why it is not retried after all.
+    fn clean_for(
+        &mut self,
+        diag: &Diagnosis,
+        mitigations: &mut Vec<Applied>,
+    ) -> Result<Clean, String> {
+        Ok(match diag.failure {
             // The repair the message names, once; then as any corruption.
             // Counted when chosen: a repair that fails (not root) is not tried again.
             Failure::Corruption if !diag.repair.is_empty() && self.repairs == 0 => {
@@ -403,7 +444,7 @@ impl<'a> Recovery<'a> {
                 // The field practice: clear the cache and retry once. An unknown failure that
                 // comes back is most likely a deterministic one steady has no signature for.
                 if self.unknown_retries >= 1 {
-                    return Step::Stop("an unexplained failure came back after a retry".into());
+                    return Err("an unexplained failure came back after a retry".into());
                 }
                 self.unknown_retries += 1;
                 if self.full_cleans == 0 {
@@ -421,19 +462,7 @@ impl<'a> Recovery<'a> {
                 Clean::None
             }
             _ => Clean::None,
-        };
-        match self.policy.clean {
-            CleanMode::Never => clean = Clean::None,
-            CleanMode::Always => clean = Clean::Full,
-            CleanMode::Auto => {}
-        }
-        if self.cache.is_none() || self.inv.is_none() {
-            clean = Clean::None;
-        }
-        for m in &mitigations {
-            self.apply(m.clone());
-        }
-        Step::Retry { clean, mitigations }
+        })
     }
 
     fn lock_unsupported_hint(&self) -> String {
@@ -596,74 +625,102 @@ impl<'a> Recovery<'a> {
                 return None;
             }
         };
-        let cache = checked.path.clone();
-        let (argv, what) = match clean {
-            Clean::Packages(pkgs) => {
-                let what = format!(
-                    "cleared {} from the {} cache",
-                    pkgs.join(", "),
-                    installer.name
-                );
-                match installer.recovery.clean_package? {
-                    PackageClean::Command(sub) => {
-                        let names: Vec<OsString> = pkgs.iter().map(OsString::from).collect();
-                        (locate::installer_command(inv, &cache, sub, &names), what)
-                    }
-                    PackageClean::Paths(templates) => {
-                        let mut guard = lock_guard(&mut watcher);
-                        return self.remove_paths(
-                            clean,
-                            &cache,
-                            || remove::remove_packages(&checked.dir, templates, pkgs, &mut guard),
-                            what,
-                        );
-                    }
-                }
-            }
-            Clean::Verify => {
-                let Some(Verify::Command(sub)) = installer.recovery.verify else {
-                    return None;
-                };
-                (
-                    locate::installer_command(inv, &cache, sub, &[]),
+        let by = match clean {
+            Clean::Packages(pkgs) => self.clean_packages(clean, pkgs, inv, &checked, &mut watcher),
+            Clean::Verify => match installer.recovery.verify {
+                Some(Verify::Command(sub)) => CleanBy::Command(
+                    locate::installer_command(inv, &checked.path, sub, &[]),
                     format!("checked the {} cache with its own check", installer.name),
-                )
-            }
-            Clean::Full => {
-                let what = format!("cleared the {} cache", installer.name);
-                match installer.cache.clean_full {
-                    FullClean::Command(_) => (locate::clean_command(inv, &cache)?, what),
-                    FullClean::Paths(entries) => {
-                        let mut guard = lock_guard(&mut watcher);
-                        return self.remove_paths(
-                            clean,
-                            &cache,
-                            || remove::clear(&checked.dir, &cache, entries, &mut guard),
-                            what,
-                        );
-                    }
-                    FullClean::Markers => {
-                        let mut guard = lock_guard(&mut watcher);
-                        let kinds = installer.cache.markers;
-                        return self.remove_paths(
-                            clean,
-                            &cache,
-                            || remove::clear_matching(&checked.dir, kinds, &mut guard),
-                            what,
-                        );
-                    }
-                    FullClean::Never => {
-                        ui::detail(&format!(
-                            "not clearing `{}`: it holds more than a cache",
-                            cache.display()
-                        ));
-                        return None;
-                    }
-                }
-            }
+                ),
+                _ => CleanBy::Done(None),
+            },
+            Clean::Full => self.clean_full(clean, inv, &checked, &mut watcher),
             Clean::None | Clean::Repair(_) => return None,
         };
-        self.run_clean(clean, &argv, what, signals, watcher)
+        match by {
+            CleanBy::Command(argv, what) => self.run_clean(clean, &argv, what, signals, watcher),
+            CleanBy::Done(done) => done,
+        }
+    }
+
+    /// [`Recovery::clean`] of some packages, in the checked cache: by the installer's own
+    /// command, or by steady's removal of their paths.
+    fn clean_packages(
+        &mut self,
+        clean: &Clean,
+        pkgs: &[String],
+        inv: &Invocation,
+        checked: &clean::safety::Cleanable,
+        watcher: &mut Option<&mut dyn attempt::Watcher>,
+    ) -> CleanBy {
+        let installer = inv.installer;
+        let cache = &checked.path;
+        let what = format!(
+            "cleared {} from the {} cache",
+            pkgs.join(", "),
+            installer.name
+        );
+        match installer.recovery.clean_package {
+            None => CleanBy::Done(None),
+            Some(PackageClean::Command(sub)) => {
+                let names: Vec<OsString> = pkgs.iter().map(OsString::from).collect();
+                CleanBy::Command(locate::installer_command(inv, cache, sub, &names), what)
+            }
+            Some(PackageClean::Paths(templates)) => {
+                let mut guard = lock_guard(watcher);
+                CleanBy::Done(self.remove_paths(
+                    clean,
+                    cache,
+                    || remove::remove_packages(&checked.dir, templates, pkgs, &mut guard),
+                    what,
+                ))
+            }
+        }
+    }
+
+    /// [`Recovery::clean`] of the whole checked cache, the way its installer's row says.
+    fn clean_full(
+        &mut self,
+        clean: &Clean,
+        inv: &Invocation,
+        checked: &clean::safety::Cleanable,
+        watcher: &mut Option<&mut dyn attempt::Watcher>,
+    ) -> CleanBy {
+        let installer = inv.installer;
+        let cache = &checked.path;
+        let what = format!("cleared the {} cache", installer.name);
+        match installer.cache.clean_full {
+            FullClean::Command(_) => match locate::clean_command(inv, cache) {
+                Some(argv) => CleanBy::Command(argv, what),
+                None => CleanBy::Done(None),
+            },
+            FullClean::Paths(entries) => {
+                let mut guard = lock_guard(watcher);
+                CleanBy::Done(self.remove_paths(
+                    clean,
+                    cache,
+                    || remove::clear(&checked.dir, cache, entries, &mut guard),
+                    what,
+                ))
+            }
+            FullClean::Markers => {
+                let mut guard = lock_guard(watcher);
+                let kinds = installer.cache.markers;
+                CleanBy::Done(self.remove_paths(
+                    clean,
+                    cache,
+                    || remove::clear_matching(&checked.dir, kinds, &mut guard),
+                    what,
+                ))
+            }
+            FullClean::Never => {
+                ui::detail(&format!(
+                    "not clearing `{}`: it holds more than a cache",
+                    cache.display()
+                ));
+                CleanBy::Done(None)
+            }
+        }
     }
 
     /// Runs a clean or repair command with the clean timeout under `watcher` (see
@@ -723,6 +780,13 @@ impl<'a> Recovery<'a> {
             }
         }
     }
+}
+
+/// How a clean of the cache is done: by a command still to run, or already (steady's own
+/// removal, or nothing to do); with what was done, for the summary.
+enum CleanBy {
+    Command(Vec<OsString>, String),
+    Done(Option<String>),
 }
 
 /// A removal's guard from the lock's watcher: looks at the lock when its descriptor says

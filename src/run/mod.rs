@@ -81,34 +81,15 @@ pub fn run(settings: Settings) -> Outcome {
     if !plan.supervise {
         return exec(&settings);
     }
-    let named = if settings.retry_on_output_from_env {
-        format!("in {}", crate::env::RETRY_ON_OUTPUT)
-    } else {
-        "for --retry-on-output".to_owned()
-    };
-    let patterns = match compile_patterns(&settings.retry_on_output, &named) {
+    let patterns = match retry_patterns(&settings) {
         Ok(p) => p,
-        Err(e) => {
-            ui::error(&e);
-            ui::hint(
-                "give a regular expression (Rust regex syntax), e.g. --retry-on-output 'Connection reset|timed out'",
-            );
-            return Outcome::SteadyFailed;
-        }
+        Err(outcome) => return outcome,
     };
     // Before anything runs: a report that cannot be written is found now, not after a long
     // install.
-    let report_file = match settings.report.as_deref().map(report::open).transpose() {
+    let report_file = match open_report(&settings) {
         Ok(f) => f,
-        Err(e) => {
-            let path = settings.report.as_deref().unwrap_or(Path::new(""));
-            ui::error(&format!(
-                "cannot write the report to `{}`: {e}; the command was not run",
-                path.display()
-            ));
-            ui::hint("give --report (or STEADY_REPORT) a file in a directory you can write to");
-            return Outcome::SteadyFailed;
-        }
+        Err(outcome) => return outcome,
     };
     let held = hold_output(&settings);
     match sys::install_signal_handlers() {
@@ -140,13 +121,7 @@ pub fn run(settings: Settings) -> Outcome {
                 }
             }
             if let (Some(file), Some(path)) = (&report_file, &settings.report) {
-                report.exit_code = outcome.code();
-                if let Err(e) = report.append(file) {
-                    ui::warn(&format!(
-                        "cannot write the report to `{}`: {e}",
-                        path.display()
-                    ));
-                }
+                write_report(&mut report, outcome, file, path);
             }
             outcome
         }
@@ -154,6 +129,89 @@ pub fn run(settings: Settings) -> Outcome {
             ui::error(&format!("cannot set up signal handling: {e}"));
             Outcome::SteadyFailed
         }
+    }
+}
+
+/// The `--retry-on-output` patterns, compiled; `Err` (said why) when one is not a regular
+/// expression.
+fn retry_patterns(settings: &Settings) -> Result<Vec<regex::Regex>, Outcome> {
+    let named = if settings.retry_on_output_from_env {
+        format!("in {}", crate::env::RETRY_ON_OUTPUT)
+    } else {
+        "for --retry-on-output".to_owned()
+    };
+    match compile_patterns(&settings.retry_on_output, &named) {
+        Ok(p) => Ok(p),
+        Err(e) => {
+            ui::error(&e);
+            ui::hint(
+                "give a regular expression (Rust regex syntax), e.g. --retry-on-output 'Connection reset|timed out'",
+            );
+            Err(Outcome::SteadyFailed)
+        }
+    }
+}
+
+/// The `--report` file, opened; `Err` (said why) when it cannot be written.
+fn open_report(settings: &Settings) -> Result<Option<std::fs::File>, Outcome> {
+    match settings.report.as_deref().map(report::open).transpose() {
+        Ok(f) => Ok(f),
+        Err(e) => {
+            let path = settings.report.as_deref().unwrap_or(Path::new(""));
+            ui::error(&format!(
+                "cannot write the report to `{}`: {e}; the command was not run",
+                path.display()
+            ));
+            ui::hint("give --report (or STEADY_REPORT) a file in a directory you can write to");
+            Err(Outcome::SteadyFailed)
+        }
+    }
+}
+
+/// Appends the run's report, with its exit status, to `file` (at `path`).
+fn write_report(report: &mut Report, outcome: Outcome, file: &std::fs::File, path: &Path) {
+    report.exit_code = outcome.code();
+    if let Err(e) = report.append(file) {
+        ui::warn(&format!(
+            "cannot write the report to `{}`: {e}",
+            path.display()
+        ));
+    }
+}
+
+/// Says that failed attempt `attempt_no` is not retried, and `why`.
+fn say_not_retried(attempt_no: u32, done: &Done, why: &str) {
+    ui::status(&format!(
+        "attempt {attempt_no} failed ({}); {why}",
+        done.result.ending.describe()
+    ));
+}
+
+/// The run's outcome when steady was told to stop by `sig` between attempts.
+fn stopped_by(sig: nix::sys::signal::Signal) -> Outcome {
+    Outcome::Signaled {
+        signal: sig as i32,
+        reraise: true,
+    }
+}
+
+/// A retried attempt's action in the summary: what was done before the retry, then `retry`.
+fn retry_action(actions: &[String]) -> String {
+    if actions.is_empty() {
+        "retry".into()
+    } else {
+        format!("{}; retry", actions.join(", "))
+    }
+}
+
+/// Removes the trash directories a killed run left in the cache `dir`.
+fn sweep_trash(dir: &Path) {
+    let swept = crate::recovery::clean::remove::sweep_trash(dir);
+    if swept > 0 {
+        ui::detail(&format!(
+            "removed {swept} trash director(ies) a killed run left at `{}`",
+            dir.display()
+        ));
     }
 }
 
@@ -271,18 +329,7 @@ impl Supervisor<'_> {
             ));
         }
         let deadline = s.deadline.map(|d| Instant::now() + d);
-        let cache_dir = match locate_cache(s, self.inv, self.writes, self.signals) {
-            Some(CacheLocation::Dir { path, source }) => {
-                ui::detail(&format!("cache `{}` ({source})", path.display()));
-                report.cache = Some(path.display().to_string());
-                Some(path)
-            }
-            Some(CacheLocation::Disabled { reason }) => {
-                ui::detail(&format!("no shared cache: {reason}"));
-                None
-            }
-            None => None,
-        };
+        let cache_dir = self.cache_dir(report);
         let mut env: Vec<(OsString, OsString)> =
             s.envs.iter().map(|(k, v)| (k.into(), v.into())).collect();
         let mut _held = None;
@@ -301,32 +348,14 @@ impl Supervisor<'_> {
             let cache = cache_dir.as_deref().filter(|_| own_lock.is_none());
             match self.lock(&lock_paths, cache, deadline) {
                 Ok(locks) => {
-                    for (key, reason) in &locks.unlocked {
-                        ui::warn(&format!(
-                            "running without a lock on `{key}`: {reason}; runs sharing it at the same time may corrupt it"
-                        ));
-                    }
-                    if let Some(v) = locks.held_env() {
-                        env.push((lock::HELD_ENV.into(), v));
-                    }
-                    report.lock = Some(locks.describe());
-                    // Before the command runs: a dead holder's leftovers are stopped first.
-                    let record = lock::leftovers::Record::begin(&locks, s.lock_dir.as_deref());
-                    env.extend(record.as_ref().map(lock::leftovers::Record::env));
-                    *self.record.borrow_mut() = record;
+                    self.locked(&locks, &mut env, report);
                     _held = Some(locks);
                 }
                 Err(e) => return self.lock_failed(e),
             }
         }
         if let Some(dir) = &cache_dir {
-            let swept = crate::recovery::clean::remove::sweep_trash(dir);
-            if swept > 0 {
-                ui::detail(&format!(
-                    "removed {swept} trash director(ies) a killed run left at `{}`",
-                    dir.display()
-                ));
-            }
+            sweep_trash(dir);
         }
         let policy = RetryPolicy {
             retries: s.retries,
@@ -343,6 +372,46 @@ impl Supervisor<'_> {
         self.record.borrow_mut().take();
         report.mitigations = recovery.applied.clone();
         outcome
+    }
+
+    /// The cache the command uses, said and put in the report; `None` when it has none.
+    fn cache_dir(&self, report: &mut Report) -> Option<PathBuf> {
+        match locate_cache(self.settings, self.inv, self.writes, self.signals) {
+            Some(CacheLocation::Dir { path, source }) => {
+                ui::detail(&format!("cache `{}` ({source})", path.display()));
+                report.cache = Some(path.display().to_string());
+                Some(path)
+            }
+            Some(CacheLocation::Disabled { reason }) => {
+                ui::detail(&format!("no shared cache: {reason}"));
+                None
+            }
+            None => None,
+        }
+    }
+
+    /// Once `locks` are held: says what runs unlocked, tells the command about them in `env`,
+    /// puts them in the report, and begins the record of the attempt's processes.
+    fn locked(
+        &self,
+        locks: &lock::Locks,
+        env: &mut Vec<(OsString, OsString)>,
+        report: &mut Report,
+    ) {
+        let s = self.settings;
+        for (key, reason) in &locks.unlocked {
+            ui::warn(&format!(
+                "running without a lock on `{key}`: {reason}; runs sharing it at the same time may corrupt it"
+            ));
+        }
+        if let Some(v) = locks.held_env() {
+            env.push((lock::HELD_ENV.into(), v));
+        }
+        report.lock = Some(locks.describe());
+        // Before the command runs: a dead holder's leftovers are stopped first.
+        let record = lock::leftovers::Record::begin(locks, s.lock_dir.as_deref());
+        env.extend(record.as_ref().map(lock::leftovers::Record::env));
+        *self.record.borrow_mut() = record;
     }
 
     /// The longest wait for the locks from now: the smaller of `--lock-timeout` and what is
@@ -498,10 +567,7 @@ impl Supervisor<'_> {
             let delay = policy.delay(attempt_no + 1, crate::recovery::retry::jitter_seed());
             if deadline.is_some_and(|d| Instant::now() + delay >= d) {
                 record.action = "stop: no time left before --deadline".into();
-                ui::status(&format!(
-                    "attempt {attempt_no} failed ({}); no time left before --deadline to retry",
-                    done.result.ending.describe()
-                ));
+                say_not_retried(attempt_no, &done, "no time left before --deadline to retry");
                 return stop(record, report, &history);
             }
             let did = self.prepare_retry(&clean, &mitigations, recovery, held);
@@ -509,14 +575,9 @@ impl Supervisor<'_> {
             if let Some(sig) = sys::stop_signal_pending() {
                 record.action = format!("stop: {sig}");
                 report.attempts.push(record);
-                ui::status(&format!(
-                    "attempt {attempt_no} failed ({}); stopped by {sig}, so it is not retried",
-                    done.result.ending.describe()
-                ));
-                return Outcome::Signaled {
-                    signal: sig as i32,
-                    reraise: true,
-                };
+                let why = format!("stopped by {sig}, so it is not retried");
+                say_not_retried(attempt_no, &done, &why);
+                return stopped_by(sig);
             }
             let mitigated: Vec<String> = mitigations.iter().map(|m| m.describe()).collect();
             history.push(self.announce_retry(attempt_no, &done, &did, &mitigated, delay));
@@ -528,24 +589,15 @@ impl Supervisor<'_> {
                     history.pop();
                     actions.push("stop: no time left before --deadline".into());
                     record.action = actions.join(", ");
-                    ui::status(&format!(
-                        "attempt {attempt_no} failed ({}); --on-retry ran into --deadline, so it is not retried",
-                        done.result.ending.describe()
-                    ));
+                    let why = "--on-retry ran into --deadline, so it is not retried";
+                    say_not_retried(attempt_no, &done, why);
                     return stop(record, report, &history);
                 }
             }
-            record.action = if actions.is_empty() {
-                "retry".into()
-            } else {
-                format!("{}; retry", actions.join(", "))
-            };
+            record.action = retry_action(&actions);
             report.attempts.push(record);
             if let Some(sig) = self.sleep(delay) {
-                return Outcome::Signaled {
-                    signal: sig as i32,
-                    reraise: true,
-                };
+                return stopped_by(sig);
             }
             attempt_no += 1;
         }
@@ -889,49 +941,7 @@ impl Supervisor<'_> {
                 signal: *sig,
                 reraise: false,
             },
-            Ending::Stopped(reason) => {
-                let why = match reason {
-                    StopReason::Timeout => format!(
-                        "ran past --timeout {}",
-                        ui::human(s.timeout.unwrap_or_default())
-                    ),
-                    StopReason::Deadline => format!(
-                        "ran past --deadline {}",
-                        ui::human(s.deadline.unwrap_or_default())
-                    ),
-                    StopReason::Stall => format!(
-                        "printed nothing, used almost no CPU, and read, wrote or received no bytes for --stall {} (hung)",
-                        ui::human(s.stall.unwrap_or_default())
-                    ),
-                    StopReason::LockLost => {
-                        format!("lost its lock ({})", lock_lost.unwrap_or("it is gone"))
-                    }
-                    StopReason::LockWait => format!(
-                        "waited for its own lock for --lock-timeout {}, held by {}",
-                        ui::human(s.lock_timeout.unwrap_or_default()),
-                        lock_holder.unwrap_or("a process steady cannot see")
-                    ),
-                };
-                ui::error(&format!(
-                    "`{}` {why}; steady killed its whole process tree",
-                    ui::command_line(&s.command)
-                ));
-                if *reason == StopReason::LockLost {
-                    // Why it was lost is said above; whether the server is up now is not
-                    // known here (an ended session leaves it up), so no guess about it.
-                    ui::error(
-                        "hint: the lock no longer kept other machines out of the cache, so the command was stopped; run again, or give --retries to have steady take the lock again and retry by itself",
-                    );
-                    Outcome::LockTimeout
-                } else if *reason == StopReason::LockWait {
-                    ui::hint(
-                        "that process uses the installer's cache outside steady's lock; let it finish, run it through steady too, or give a longer --lock-timeout",
-                    );
-                    Outcome::LockTimeout
-                } else {
-                    Outcome::WatchdogKilled
-                }
-            }
+            Ending::Stopped(reason) => self.stopped(*reason, lock_lost, lock_holder),
             Ending::Interrupted { signal, ended } => match ended {
                 sys::Ended::Exited(c) => Outcome::Command(*c),
                 sys::Ended::Signaled(_) => Outcome::Signaled {
@@ -941,8 +951,67 @@ impl Supervisor<'_> {
             },
             other => return report_spawn_failure(&s.command, other),
         };
+        self.say_attempts(&outcome, ending, attempts, history);
+        outcome
+    }
+
+    /// The outcome of an attempt the watchdog stopped for `reason`, said with why.
+    fn stopped(
+        &self,
+        reason: StopReason,
+        lock_lost: Option<&str>,
+        lock_holder: Option<&str>,
+    ) -> Outcome {
+        let s = self.settings;
+        let why = match reason {
+            StopReason::Timeout => format!(
+                "ran past --timeout {}",
+                ui::human(s.timeout.unwrap_or_default())
+            ),
+            StopReason::Deadline => format!(
+                "ran past --deadline {}",
+                ui::human(s.deadline.unwrap_or_default())
+            ),
+            StopReason::Stall => format!(
+                "printed nothing, used almost no CPU, and read, wrote or received no bytes for --stall {} (hung)",
+                ui::human(s.stall.unwrap_or_default())
+            ),
+            StopReason::LockLost => {
+                format!("lost its lock ({})", lock_lost.unwrap_or("it is gone"))
+            }
+            StopReason::LockWait => format!(
+                "waited for its own lock for --lock-timeout {}, held by {}",
+                ui::human(s.lock_timeout.unwrap_or_default()),
+                lock_holder.unwrap_or("a process steady cannot see")
+            ),
+        };
+        ui::error(&format!(
+            "`{}` {why}; steady killed its whole process tree",
+            ui::command_line(&s.command)
+        ));
+        if reason == StopReason::LockLost {
+            // Why it was lost is said above; whether the server is up now is not
+            // known here (an ended session leaves it up), so no guess about it.
+            ui::error(
+                "hint: the lock no longer kept other machines out of the cache, so the command was stopped; run again, or give --retries to have steady take the lock again and retry by itself",
+            );
+            Outcome::LockTimeout
+        } else if reason == StopReason::LockWait {
+            ui::hint(
+                "that process uses the installer's cache outside steady's lock; let it finish, run it through steady too, or give a longer --lock-timeout",
+            );
+            Outcome::LockTimeout
+        } else {
+            Outcome::WatchdogKilled
+        }
+    }
+
+    /// After more than one attempt, says how the run ended: on which attempt it succeeded, or
+    /// after how many it gave up.
+    fn say_attempts(&self, outcome: &Outcome, ending: &Ending, attempts: u32, history: &[String]) {
+        let s = self.settings;
         if attempts > 1 {
-            if outcome == Outcome::Success {
+            if *outcome == Outcome::Success {
                 ui::status(&format!(
                     "succeeded on attempt {attempts} of {} ({})",
                     s.retries + 1,
@@ -957,7 +1026,6 @@ impl Supervisor<'_> {
                 ));
             }
         }
-        outcome
     }
 }
 
