@@ -219,6 +219,8 @@ impl Supervisor<'_> {
 
     /// The attempts, each followed by a decision: stop with the outcome, or act (clean,
     /// mitigate), back off and retry.
+    // Just over 80 lines, on purpose: this loop is the spec's step 4 to 6 in order, and every
+    // step it calls is already named; cutting it further would pass eight values around.
     fn attempts(
         &self,
         base_env: &[(OsString, OsString)],
