@@ -56,10 +56,8 @@ pub fn plan(settings: &Settings) -> Result<Plan, Outcome> {
             Some(i) => Some(i),
             None => {
                 let known: Vec<&str> = installer::INSTALLERS.iter().map(|i| i.name).collect();
-                ui::error(&format!(
-                    "unknown installer `{name}` for --installer; known: {}",
-                    known.join(", ")
-                ));
+                ui::error(&format!("unknown installer `{name}` for --installer"));
+                ui::hint(&format!("steady knows {}", known.join(", ")));
                 return Err(Outcome::SteadyFailed);
             }
         },

@@ -188,11 +188,11 @@ impl Supervisor<'_> {
             } => {
                 let who = holder.map_or_else(|| "another process".to_owned(), |h| h.describe());
                 ui::error(&format!(
-                    "gave up waiting for the lock on `{}` after {}, held by {who}; the command was not run. \
-                     Wait longer with --lock-timeout, or stop the holder.",
+                    "gave up waiting for the lock on `{}` after {}, held by {who}; the command was not run",
                     path.display(),
                     ui::human(waited)
                 ));
+                ui::hint("wait longer with --lock-timeout, or stop the holder");
                 Outcome::LockTimeout
             }
             LockError::Interrupted(sig) => Outcome::Signaled {
@@ -200,15 +200,17 @@ impl Supervisor<'_> {
                 reraise: true,
             },
             LockError::Unsafe(msg) => {
-                ui::error(&format!(
-                    "{msg}; the command was not run. Remove it, or choose another place with --lock-dir."
-                ));
+                ui::error(&format!("{msg}; the command was not run"));
+                ui::hint("remove it, or choose another place with --lock-dir");
                 Outcome::SteadyFailed
             }
             LockError::Unavailable(msg) => {
                 ui::error(&format!(
-                    "{msg}; the command was not run because STEADY_REQUIRE_LOCK=1."
+                    "{msg}; the command was not run because STEADY_REQUIRE_LOCK=1"
                 ));
+                ui::hint(
+                    "unset STEADY_REQUIRE_LOCK to run unlocked, or give --lock-dir a place that can be locked",
+                );
                 Outcome::LockTimeout
             }
             LockError::Remote { failure, message } => {
@@ -736,19 +738,20 @@ impl Supervisor<'_> {
 fn remote_failed(failure: RemoteFailure, message: &str, command: &str) -> Outcome {
     let (advice, outcome) = match failure {
         RemoteFailure::TimedOut => (
-            "Wait longer with --lock-timeout, or stop the holder.",
+            "wait longer with --lock-timeout, or stop the holder",
             Outcome::LockTimeout,
         ),
         RemoteFailure::Unreachable => (
-            "Check that the server is up and reachable, or run without --lock-url.",
+            "check that the server is up and reachable, or run without --lock-url",
             Outcome::LockTimeout,
         ),
         RemoteFailure::Refused => (
-            "Fix the user, password or database in --lock-url (or PGPASSWORD).",
+            "fix the user, password or database in --lock-url (or PGPASSWORD)",
             Outcome::SteadyFailed,
         ),
     };
-    ui::error(&format!("{message}; {command}. {advice}"));
+    ui::error(&format!("{message}; {command}"));
+    ui::hint(advice);
     outcome
 }
 

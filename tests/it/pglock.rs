@@ -331,9 +331,10 @@ fn assert_all_dead(pids: &[i32], what: &str) {
     );
 }
 
-/// Every line steady printed is its own (`steady: …`), and there are at most `n`.
+/// Every line steady printed is its own (`steady: …`, or the `hint: …` that follows one), and
+/// there are at most `n` besides the hints.
 fn assert_steady_lines(err: &str, n: usize) {
-    let lines: Vec<&str> = err.lines().collect();
+    let lines: Vec<&str> = err.lines().filter(|l| !l.starts_with("hint: ")).collect();
     assert!(
         !lines.is_empty() && lines.len() <= n,
         "expected 1..={n} lines:\n{err}"
