@@ -859,7 +859,7 @@ fn r10_lock_timeout_exits_75_naming_the_holder() {
         )),
         "{err}"
     );
-    let last = err.lines().filter(|l| l.starts_with("steady: ")).last();
+    let last = err.lines().rfind(|l| l.starts_with("steady: "));
     assert!(last.unwrap().contains(&me), "{err}");
     assert!(!ctx.path("work/ran").exists());
 
