@@ -101,10 +101,13 @@ impl Ctx {
         let mut cmd = Command::new(steady_bin());
         for (k, _) in std::env::vars_os() {
             let k = k.to_string_lossy().into_owned();
+            // `CI` too: installers change their defaults under it (yarn 2+ refuses to write a
+            // lockfile), and the tests must behave alike on a laptop and in CI.
             if k.starts_with("STEADY_")
                 || k.starts_with("UV_")
                 || k.starts_with("PIP_")
                 || k == "GITHUB_ACTIONS"
+                || k == "CI"
             {
                 cmd.env_remove(k);
             }
