@@ -7,7 +7,7 @@
 use std::io::Read;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -470,197 +470,23 @@ fn an_empty_shared_memory_directory_is_not_taken_for_a_cache() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// PostgreSQL (cases 4, 6 and 14): a reduced copy of pglock.rs's server.
+// PostgreSQL (cases 4, 6 and 14): the server of pglock.rs.
 // ---------------------------------------------------------------------------------------------
 
-/// A PostgreSQL server of one test, stopped when dropped.
-struct Pg {
-    dir: tempfile::TempDir,
-    bin: PathBuf,
-    port: u16,
-    user: Option<(u32, u32)>,
-}
+use crate::pglock::Pg;
 
-fn pg_bin() -> Option<PathBuf> {
-    let has_all = |d: &Path| {
-        ["initdb", "pg_ctl", "postgres", "psql"]
-            .iter()
-            .all(|b| d.join(b).is_file())
-    };
-    let on_path = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|d| d.join("pg_ctl"))
-            .find(|p| p.is_file())
-            .and_then(|p| p.canonicalize().ok())
-            .and_then(|p| p.parent().map(Path::to_path_buf))
-    });
-    if let Some(d) = on_path.filter(|d| has_all(d)) {
-        return Some(d);
-    }
-    let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
-        .ok()?
-        .flatten()
-        .filter_map(|e| {
-            let v = e.file_name().to_str()?.parse().ok()?;
-            Some((v, e.path().join("bin")))
-        })
-        .filter(|(_, d)| has_all(d))
-        .collect();
-    versions.sort();
-    versions.pop().map(|(_, d)| d)
-}
-
-impl Pg {
-    fn start() -> Option<Pg> {
-        if !cfg!(feature = "postgres") {
-            skip("steady was built without the `postgres` feature");
-            return None;
-        }
-        let Some(bin) = pg_bin() else {
-            skip("PostgreSQL is not installed");
-            return None;
-        };
-        let user = if is_root() {
-            match nix::unistd::User::from_name("postgres").ok().flatten() {
-                Some(u) => Some((u.uid.as_raw(), u.gid.as_raw())),
-                None => {
-                    skip("running as root, and there is no `postgres` user to run the server as");
-                    return None;
-                }
-            }
-        } else {
-            None
-        };
-        let dir = tempfile::Builder::new()
-            .prefix("steady-pg-")
-            .tempdir_in(std::env::temp_dir())
-            .expect("temp dir");
-        if let Some((uid, gid)) = user {
-            std::os::unix::fs::chown(dir.path(), Some(uid), Some(gid)).unwrap();
-        }
-        let mut pg = Pg {
-            dir,
-            bin,
-            port: 0,
-            user,
-        };
-        let out = pg
-            .tool("initdb")
-            .arg("-D")
-            .arg(pg.data())
-            .args(["-A", "trust", "-U", "postgres", "--locale=C", "-E", "UTF8"])
-            .arg("--no-sync")
-            .output()
-            .expect("initdb");
-        if !out.status.success() {
-            skip(&format!("initdb failed: {}", stderr(&out)));
-            return None;
-        }
-        let mut why = String::new();
-        for _ in 0..3 {
-            pg.port = std::net::TcpListener::bind("127.0.0.1:0")
-                .and_then(|l| l.local_addr())
-                .map(|a| a.port())
-                .expect("a free port");
-            let out = pg
-                .tool("pg_ctl")
-                .arg("-D")
-                .arg(pg.data())
-                .arg("-l")
-                .arg(pg.dir.path().join("log"))
-                .args(["-w", "-t", "30", "-o"])
-                .arg(format!(
-                    "-c listen_addresses=127.0.0.1 -p {} -k {} -c fsync=off -c max_connections=40",
-                    pg.port,
-                    pg.dir.path().display()
-                ))
-                .arg("start")
-                .output()
-                .expect("pg_ctl");
-            if out.status.success() {
-                return Some(pg);
-            }
-            why = stderr(&out);
-        }
-        skip(&format!("the PostgreSQL server would not start: {why}"));
-        None
-    }
-
-    fn data(&self) -> PathBuf {
-        self.dir.path().join("data")
-    }
-
-    fn tool(&self, name: &str) -> Command {
-        let mut cmd = Command::new(self.bin.join(name));
-        cmd.env("LC_ALL", "C")
-            .current_dir(self.dir.path())
-            .stdin(Stdio::null());
-        if let Some((uid, gid)) = self.user {
-            cmd.uid(uid).gid(gid);
-        }
-        cmd
-    }
-
-    fn url(&self) -> String {
-        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
-    }
-
-    fn sql(&self, sql: &str) -> String {
-        let out = Command::new(self.bin.join("psql"))
-            .args(["-h", "127.0.0.1", "-U", "postgres", "-d", "postgres"])
-            .args(["-XAtq", "-v", "ON_ERROR_STOP=1", "-p"])
-            .arg(self.port.to_string())
-            .arg("-c")
-            .arg(sql)
-            .env("PGCONNECT_TIMEOUT", "10")
-            .stdin(Stdio::null())
-            .output()
-            .expect("psql");
-        assert!(out.status.success(), "psql `{sql}`: {}", stderr(&out));
-        stdout(&out).trim().to_owned()
-    }
-
-    fn advisory_waiters(&self) -> usize {
-        self.sql("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")
-            .parse()
-            .unwrap_or(0)
-    }
-
-    /// The server process of the session of the steady whose pid is `pid`.
-    fn backend_of(&self, pid: u32) -> Option<i32> {
-        self.sql(&format!(
-            "SELECT pid FROM pg_stat_activity WHERE application_name LIKE 'steady {pid}@%'"
-        ))
-        .lines()
-        .next()?
-        .parse()
-        .ok()
-    }
-
-    /// Ends the session of steady `pid` as an administrator would (the server stays up).
-    fn terminate_session_of(&self, pid: u32) {
-        let mut backend = None;
-        assert!(
-            wait_for(LONG, || {
-                backend = self.backend_of(pid);
-                backend.is_some()
-            }),
-            "steady {pid} has no session"
-        );
-        let b = backend.unwrap();
-        self.sql(&format!("SELECT pg_terminate_backend({b})"));
-    }
-}
-
-impl Drop for Pg {
-    fn drop(&mut self) {
-        let _ = self
-            .tool("pg_ctl")
-            .arg("-D")
-            .arg(self.data())
-            .args(["-m", "immediate", "-w", "-t", "10", "stop"])
-            .output();
-    }
+/// Ends the session of steady `pid` as an administrator would (the server stays up).
+fn terminate_session_of(pg: &Pg, pid: u32) {
+    let mut backend = None;
+    assert!(
+        wait_for(LONG, || {
+            backend = pg.backend_of(pid);
+            backend.is_some()
+        }),
+        "steady {pid} has no session"
+    );
+    let b = backend.unwrap();
+    pg.sql(&format!("SELECT pg_terminate_backend({b})"));
 }
 
 /// steady as one "machine" meeting the others at namespace `fleet`: its own TMPDIR, lock
@@ -704,7 +530,7 @@ fn make_uv_cache(dir: &Path) {
 /// on to the end while B is inside.
 #[test]
 fn a_clean_stops_when_the_postgres_lock_is_lost() {
-    let Some(pg) = Pg::start() else { return };
+    let Some(pg) = Pg::start(None) else { return };
     let ctx = Ctx::new();
     span(&ctx);
     let log = ctx.path("log");
@@ -744,7 +570,7 @@ fn a_clean_stops_when_the_postgres_lock_is_lost() {
         wait_for(LONG, || pg.advisory_waiters() >= 1),
         "B never waited for the lock"
     );
-    pg.terminate_session_of(a.pid());
+    terminate_session_of(&pg, a.pid());
     assert!(
         wait_for(LONG, || ctx.read("log").contains("S B")),
         "B never got in after A lost its session"
@@ -770,7 +596,7 @@ fn a_clean_stops_when_the_postgres_lock_is_lost() {
 /// attempt's time: A's second attempt must run (and succeed) with its whole timeout.
 #[test]
 fn the_timeout_starts_when_the_command_starts_not_during_the_lock_wait() {
-    let Some(pg) = Pg::start() else { return };
+    let Some(pg) = Pg::start(None) else { return };
     let ctx = Ctx::new();
     span(&ctx);
     let (log, runs) = (ctx.path("log"), ctx.path("runs"));
@@ -805,7 +631,7 @@ fn the_timeout_starts_when_the_command_starts_not_during_the_lock_wait() {
         wait_for(LONG, || pg.advisory_waiters() >= 1),
         "B never waited"
     );
-    pg.terminate_session_of(a.pid());
+    terminate_session_of(&pg, a.pid());
     assert!(
         wait_for(LONG, || ctx.read("log").contains("S B")),
         "B never got in"
@@ -1337,7 +1163,7 @@ fn a_stop_during_a_clean_ends_the_run_without_announcing_a_retry() {
 /// steady does not tell the user to wait for the server to come back.
 #[test]
 fn a_terminated_session_is_not_blamed_on_the_server() {
-    let Some(pg) = Pg::start() else { return };
+    let Some(pg) = Pg::start(None) else { return };
     let ctx = Ctx::new();
     let inside = ctx.path("inside-pg");
     let a = Bg::spawn(
@@ -1348,7 +1174,7 @@ fn a_terminated_session_is_not_blamed_on_the_server() {
             .arg(&inside),
     );
     assert!(wait_for(LONG, || inside.exists()), "A never got in");
-    pg.terminate_session_of(a.pid());
+    terminate_session_of(&pg, a.pid());
     let out = a.finish_within(LONG).expect("A did not end");
     let err = stderr(&out);
     assert_ne!(code(&out), 0, "{err}");
