@@ -10,10 +10,9 @@
 //! the install really completed (files on disk), and which healthy entries stayed warm.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 
 use crate::common::*;
 
@@ -59,40 +58,7 @@ fn attempts(report: &Path) -> Vec<(String, String)> {
         .collect()
 }
 
-/// `tests/fixtures/serve.py` serving a directory on a free loopback port, until dropped.
-struct Server {
-    child: Child,
-    url: String,
-}
-
-impl Server {
-    fn start(root: &Path) -> Server {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/serve.py");
-        let mut child = Command::new("python3")
-            .arg(script)
-            .arg(root)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("python3 serve.py");
-        let mut line = String::new();
-        BufReader::new(child.stdout.as_mut().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let port: u16 = line.trim().parse().expect("the server's port");
-        Server {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use crate::installers::Server;
 
 // ---------------------------------------------------------------- uv
 

@@ -17,13 +17,13 @@ use crate::common::*;
 const DEAD: &str = "http://127.0.0.1:9";
 
 /// `tests/fixtures/serve.py` serving a directory on a free loopback port, until dropped.
-struct Server {
+pub(crate) struct Server {
     child: Child,
     pub url: String,
 }
 
 impl Server {
-    fn start(root: &Path) -> Server {
+    pub(crate) fn start(root: &Path) -> Server {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/serve.py");
         let mut child = Command::new("python3")
             .arg(script)
