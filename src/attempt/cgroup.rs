@@ -6,21 +6,25 @@
 //!
 //! Where: a child of steady's own cgroup (`0::<path>` in `/proc/self/cgroup`, under the cgroup2
 //! mount), and only when that directory belongs to this user (root, or a user whose subtree
-//! systemd delegated: it hands those directories to their user). How the command gets in: std
-//! cannot spawn into a cgroup, so steady moves itself into the new cgroup, spawns (the child is
-//! born inside), and moves itself back at once; if it cannot move back, the cgroup is not used
-//! for killing (it would kill steady). At the end, processes still inside (daemons of a
-//! successful command) are moved back to steady's cgroup and the directory is removed.
+//! systemd delegated: it hands those directories to their user). How the command gets in: it
+//! is born there (`clone3` with `CLONE_INTO_CGROUP`, in `sys::spawn`); steady itself never
+//! enters, so `cgroup.kill` cannot hit it. Where the kernel or a seccomp filter refuses that,
+//! the command starts outside and the cgroup is not used. At the end, processes still inside
+//! (daemons of a successful command) are moved back to steady's cgroup and the directory is
+//! removed.
 
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 /// One attempt's cgroup.
 pub struct Cgroup {
     dir: PathBuf,
-    /// steady's own cgroup, where it returns and where leftovers go at the end.
+    /// The directory, open, for `CLONE_INTO_CGROUP`.
+    handle: OwnedFd,
+    /// steady's own cgroup, where leftovers go at the end.
     home: PathBuf,
-    /// steady moved back out after the spawn: `cgroup.kill` then spares it.
+    /// The command was born inside.
     usable: bool,
 }
 
@@ -75,8 +79,8 @@ fn remove_stale(home: &Path) {
     }
 }
 
-fn move_pid(procs: &Path, pid: u32) -> bool {
-    std::fs::write(procs, format!("{pid}\n")).is_ok()
+fn move_pid(procs: &Path, pid: u32) {
+    let _ = std::fs::write(procs, format!("{pid}\n"));
 }
 
 impl Cgroup {
@@ -91,8 +95,16 @@ impl Cgroup {
         let n = COUNT.fetch_add(1, Ordering::Relaxed);
         let dir = home.join(format!("steady-{}-{n}", std::process::id()));
         std::fs::create_dir(&dir).ok()?;
+        let handle = match std::fs::File::open(&dir) {
+            Ok(f) => OwnedFd::from(f),
+            Err(_) => {
+                let _ = std::fs::remove_dir(&dir);
+                return None;
+            }
+        };
         let cg = Cgroup {
             dir,
+            handle,
             home,
             usable: false,
         };
@@ -100,26 +112,25 @@ impl Cgroup {
         cg.dir.join("cgroup.kill").exists().then_some(cg)
     }
 
-    /// Runs `spawn` with steady inside the cgroup, so that the child starts there.
-    pub fn spawn_inside<T>(&mut self, spawn: impl FnOnce() -> T) -> T {
-        let me = std::process::id();
-        let inside = move_pid(&self.dir.join("cgroup.procs"), me);
-        let spawned = spawn();
+    /// The directory for `sys::spawn` to start the command in.
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.handle.as_fd()
+    }
+
+    /// Notes whether the command was born inside: only then does `cgroup.kill` end it.
+    pub fn started(&mut self, inside: bool) {
+        self.usable = inside;
         if inside {
-            self.usable = move_pid(&self.home.join("cgroup.procs"), me);
-            if self.usable {
-                crate::ui::detail(&format!(
-                    "the command runs in the cgroup `{}`: cgroup.kill can end all of it at once",
-                    self.dir.display()
-                ));
-            } else {
-                crate::ui::detail(&format!(
-                    "cannot leave the attempt's cgroup `{}`; cgroup.kill is not used",
-                    self.dir.display()
-                ));
-            }
+            crate::ui::detail(&format!(
+                "the command runs in the cgroup `{}`: cgroup.kill can end all of it at once",
+                self.dir.display()
+            ));
+        } else {
+            crate::ui::detail(&format!(
+                "the command could not be started in the cgroup `{}`; cgroup.kill is not used",
+                self.dir.display()
+            ));
         }
-        spawned
     }
 
     /// Kills every process in the cgroup at once.
@@ -133,8 +144,7 @@ impl Cgroup {
 impl Drop for Cgroup {
     fn drop(&mut self) {
         let procs = self.home.join("cgroup.procs");
-        // steady itself, if it could not leave, and the daemons of a successful command (a
-        // few times: one may fork while it is moved).
+        // The daemons of a successful command (a few times: one may fork while it is moved).
         for _ in 0..10 {
             let Ok(list) = std::fs::read_to_string(self.dir.join("cgroup.procs")) else {
                 break;

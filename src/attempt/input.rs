@@ -14,11 +14,11 @@
 //!   when `poll` says it is readable, so the watchdog never blocks on it. When it cannot be
 //!   kept, the attempt still gets all of it, but no retry follows (see `lost`).
 
+use crate::sys::ChildIo;
 use std::fs::File;
 use std::io::{self, Write};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::fs::{DirBuilderExt, FileExt, OpenOptionsExt};
-use std::process::Stdio;
 
 use nix::errno::Errno;
 use nix::fcntl::{FcntlArg, OFlag, fcntl};
@@ -189,16 +189,16 @@ impl Replay {
     }
 
     /// The next attempt's stdin, and the feed that fills it when steady pumps it.
-    pub fn for_attempt(&mut self) -> io::Result<(Stdio, Option<Feed>)> {
+    pub fn for_attempt(&mut self) -> io::Result<(ChildIo, Option<Feed>)> {
         match &self.how {
-            How::Inherit => Ok((Stdio::inherit(), None)),
+            How::Inherit => Ok((ChildIo::Inherit, None)),
             How::Rewind(at) => {
                 nix::unistd::lseek(
                     io::stdin().as_fd(),
                     *at as libc::off_t,
                     nix::unistd::Whence::SeekSet,
                 )?;
-                Ok((Stdio::inherit(), None))
+                Ok((ChildIo::Inherit, None))
             }
             How::Pump(_) => {
                 let (read, write) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
@@ -210,7 +210,7 @@ impl Replay {
                     pending: Vec::new(),
                     sent: 0,
                 };
-                Ok((Stdio::from(read), Some(feed)))
+                Ok((ChildIo::Fd(read), Some(feed)))
             }
         }
     }

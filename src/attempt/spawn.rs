@@ -6,7 +6,6 @@ use std::ffi::OsString;
 use std::fs::File;
 use std::io;
 use std::os::fd::OwnedFd;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::cgroup::Cgroup;
@@ -15,12 +14,12 @@ use super::outcome::{AttemptResult, AttemptSpec, Ending, Hooks, Output, Watcher}
 use super::pty::{self, Pty};
 use super::stream::{Role, Stream};
 use super::watch::Watch;
-use crate::sys::{self, SignalPipe};
+use crate::sys::{self, ChildIo, SignalPipe, SpawnSpec};
 
 /// The command's stdout and stderr, set up before it is spawned.
 pub(super) struct Plumbing {
-    child_out: Stdio,
-    child_err: Stdio,
+    child_out: ChildIo,
+    child_err: ChildIo,
     streams: Vec<Stream>,
     ptys: Vec<Pty>,
     /// Some output goes to steady's terminal directly (no pty could be had): steady cannot
@@ -31,8 +30,8 @@ pub(super) struct Plumbing {
 impl Plumbing {
     fn new(spec: &AttemptSpec) -> io::Result<Plumbing> {
         let mut p = Plumbing {
-            child_out: Stdio::null(),
-            child_err: Stdio::null(),
+            child_out: ChildIo::Null,
+            child_err: ChildIo::Null,
             streams: Vec::new(),
             ptys: Vec::new(),
             blind: false,
@@ -43,12 +42,12 @@ impl Plumbing {
         if shared {
             match p.pty(1, Role::Both)? {
                 Some(slave) => {
-                    p.child_err = Stdio::from(slave.try_clone()?);
-                    p.child_out = Stdio::from(slave);
+                    p.child_err = ChildIo::Fd(slave.try_clone()?);
+                    p.child_out = ChildIo::Fd(slave);
                 }
                 None => {
-                    p.child_out = Stdio::inherit();
-                    p.child_err = Stdio::inherit();
+                    p.child_out = ChildIo::Inherit;
+                    p.child_err = ChildIo::Inherit;
                 }
             }
             return Ok(p);
@@ -58,11 +57,11 @@ impl Plumbing {
         Ok(p)
     }
 
-    fn stdio(&mut self, output: Output, fd: i32, role: Role) -> io::Result<Stdio> {
+    fn stdio(&mut self, output: Output, fd: i32, role: Role) -> io::Result<ChildIo> {
         if matches!(output, Output::Terminal) {
             return Ok(match self.pty(fd, role)? {
-                Some(slave) => Stdio::from(slave),
-                None => Stdio::inherit(),
+                Some(slave) => ChildIo::Fd(slave),
+                None => ChildIo::Inherit,
             });
         }
         let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
@@ -76,7 +75,7 @@ impl Plumbing {
         stream.held = matches!(output, Output::Hold(_));
         stream.allow_zero_copy();
         self.streams.push(stream);
-        Ok(Stdio::from(write))
+        Ok(ChildIo::Fd(write))
     }
 
     /// A pty copied to steady's `fd`; `None` (the command then writes to the terminal
@@ -121,7 +120,7 @@ pub fn run_watched(spec: &AttemptSpec, hooks: Hooks, signals: &SignalPipe) -> At
     };
     let mut hooks = hooks;
     let (stdin, feed) = match hooks.stdin.as_deref_mut().map(Replay::for_attempt) {
-        None => (Stdio::null(), None),
+        None => (ChildIo::Null, None),
         Some(Ok(pair)) => pair,
         Some(Err(e)) => return failed(&e),
     };
@@ -136,26 +135,26 @@ pub fn run_watched(spec: &AttemptSpec, hooks: Hooks, signals: &SignalPipe) -> At
         ptys,
         blind,
     } = plumbing;
-    let mut cmd = Command::new(&spec.argv[0]);
-    cmd.args(&spec.argv[1..])
-        .envs(spec.env.iter().map(|(k, v)| (k, v)))
-        .stdin(stdin)
-        .stdout(child_out)
-        .stderr(child_err);
-    if !spec.same_group {
-        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
-    }
-    sys::die_with_parent(&mut cmd);
     let mut cgroup = Cgroup::create();
-    let spawned = match cgroup.as_mut() {
-        Some(cg) => cg.spawn_inside(|| cmd.spawn()),
-        None => cmd.spawn(),
-    };
-    // Close steady's copies of the command's ends of the pipes and ptys, so that end of file
-    // arrives when the command's tree is done with them.
-    drop(cmd);
+    let spawned = sys::spawn(SpawnSpec {
+        argv: spec.argv,
+        env: spec.env,
+        stdin,
+        stdout: child_out,
+        stderr: child_err,
+        new_group: !spec.same_group,
+        cgroup: cgroup.as_ref().map(Cgroup::fd),
+        caught: &sys::HANDLED,
+    });
+    // The spawn closed steady's copies of the command's ends of the pipes and ptys, so that
+    // end of file arrives when the command's tree is done with them.
     let pid = match spawned {
-        Ok(child) => child.id() as i32,
+        Ok(child) => {
+            if let Some(cg) = cgroup.as_mut() {
+                cg.started(child.in_cgroup);
+            }
+            child.pid
+        }
         Err(e) => return failed(&e),
     };
     let mut watch = Watch::new(spec, hooks, signals, pid, started, streams, ptys, feed);

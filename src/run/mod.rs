@@ -15,7 +15,6 @@ use supervisor::Supervisor;
 
 use std::cell::RefCell;
 use std::ffi::OsString;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -245,10 +244,10 @@ fn hold_output(settings: &Settings) -> Option<Held> {
 /// Replaces steady with the command: same pid, no lock, nothing in between.
 fn exec(settings: &Settings) -> Outcome {
     let argv = &settings.command;
-    let err = std::process::Command::new(&argv[0])
-        .args(&argv[1..])
-        .envs(settings.envs.iter().map(|(k, v)| (k, v)))
-        .exec();
+    let envs: Vec<(OsString, OsString)> = (settings.envs.iter())
+        .map(|(k, v)| (k.into(), v.into()))
+        .collect();
+    let err = sys::exec(argv, &envs, &sys::HANDLED);
     report_spawn_failure(argv, &Ending::from_spawn_error(&err))
 }
 

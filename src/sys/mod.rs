@@ -23,6 +23,8 @@ mod process;
 #[allow(unsafe_code)]
 mod signal;
 #[allow(unsafe_code)]
+mod spawn;
+#[allow(unsafe_code)]
 mod term;
 #[allow(unsafe_code)]
 mod timer;
@@ -40,12 +42,13 @@ pub use pipe::{
     bytes_readable, dup_stdio, pipe_size, read_into, set_pipe_size, splice, status_flags, tee,
 };
 pub use process::{
-    Ended, become_subreaper, clock_ticks, die_with_parent, euid, exit_status_keep, kill,
-    kill_group, pid_exists, reap, reap_any, reraise,
+    Ended, become_subreaper, clock_ticks, euid, exit_status_keep, kill, kill_group, pid_exists,
+    reap, reap_any, reraise,
 };
 pub use signal::{
-    Arrived, STOP_SIGNALS, SignalPipe, install_signal_handlers, is_pending, is_stop_signal, repost,
-    stop_signal_pending, take_signals,
+    Arrived, HANDLED, STOP_SIGNALS, SignalPipe, install_signal_handlers, is_pending,
+    is_stop_signal, repost, stop_signal_pending, take_signals,
 };
+pub use spawn::{ChildIo, SpawnSpec, exec, spawn};
 pub use term::{is_terminal, owns_foreground_terminal, set_window_size, window_size};
 pub use timer::set_alarm;

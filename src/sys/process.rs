@@ -1,8 +1,7 @@
-//! Processes: the subreaper and die-with-parent settings, signalling, reaping, the re-raise
+//! Processes: the subreaper setting, signalling, reaping, the re-raise
 //! that ends steady by its command's signal, and facts about processes (`euid`, clock ticks).
-//! Needs `unsafe` twice: `pre_exec` (a closure run between fork and exec must be
-//! async-signal-safe, which the compiler cannot check) and resetting a signal disposition in
-//! `reraise` (`nix` marks every disposition change unsafe).
+//! Needs `unsafe` once: resetting a signal disposition in `reraise` (`nix` marks every
+//! disposition change unsafe). Starting a command is `spawn.rs`'s.
 
 use std::io;
 
@@ -13,28 +12,6 @@ use nix::unistd::Pid;
 /// found and killed.
 pub fn become_subreaper() -> io::Result<()> {
     Ok(nix::sys::prctl::set_child_subreaper(true)?)
-}
-
-/// Makes the command's direct child die with steady (`PR_SET_PDEATHSIG`). Grandchildren are
-/// not covered: if steady is SIGKILLed they live on (only a cgroup or container ends them).
-pub fn die_with_parent(cmd: &mut std::process::Command) {
-    let parent = std::process::id() as i32;
-    // SAFETY: the closure runs between fork and exec and makes only async-signal-safe calls.
-    unsafe {
-        std::os::unix::process::CommandExt::pre_exec(cmd, move || child_die_with_parent(parent));
-    }
-}
-
-/// Runs in the forked child before exec, so it makes only async-signal-safe calls (two plain
-/// syscalls; no allocation). If steady already died between fork and prctl, the child does
-/// not run the command: the error makes std end the child with `_exit` before exec (the error
-/// and exit status go to a parent that is no longer there).
-fn child_die_with_parent(parent: i32) -> io::Result<()> {
-    nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)?;
-    if nix::unistd::getppid().as_raw() != parent {
-        return Err(io::Error::from_raw_os_error(libc::ESRCH));
-    }
-    Ok(())
 }
 
 /// Sends `sig` to one process; a process already gone is not an error.

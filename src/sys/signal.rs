@@ -12,7 +12,7 @@ use nix::sys::signal::{self, SaFlags, SigAction, SigHandler, SigSet, Signal};
 
 /// Signals steady handles. Handlers are installed without `SA_RESTART`, so a signal interrupts a
 /// blocking `flock` or `poll` with `EINTR` and the caller looks at what arrived.
-const HANDLED: [Signal; 7] = [
+pub const HANDLED: [Signal; 7] = [
     Signal::SIGINT,
     Signal::SIGTERM,
     Signal::SIGHUP,

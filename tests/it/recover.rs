@@ -726,6 +726,11 @@ fn r25_no_rm_and_no_shell_in_the_source() {
             if bad == "\"/bin/sh\"" && path.ends_with("src/run/hook.rs") {
                 continue;
             }
+            // execvp's rule, kept by steady's own spawn: a command file without a `#!` line
+            // is run by /bin/sh, as a shell would run it (the user's command, never steady's).
+            if bad == "\"/bin/sh\"" && path.ends_with("src/sys/spawn.rs") {
+                continue;
+            }
             assert!(!text.contains(bad), "{} contains {bad}", path.display());
         }
     }

@@ -2,6 +2,7 @@
 //! share a cache, the lock not leaking to daemons, lock timeout, retry with one clean, and real
 //! uv and pip healing a broken cache.
 
+use std::ffi::OsString;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
@@ -142,6 +143,52 @@ fn not_executable_is_126_and_not_found_is_127_without_retry() {
             "retried a missing command: {}",
             stderr(&out)
         );
+    }
+}
+
+/// A command is found and started as `execvp` does it, whether steady execs it or supervises
+/// it, and whichever libc the binary was built with (musl's `execvp` has no shell fallback):
+/// the PATH search goes past a file that may not be run, and an executable file without a
+/// `#!` line is run by /bin/sh.
+#[test]
+fn commands_are_found_and_started_as_execvp_does() {
+    use std::os::unix::fs::PermissionsExt;
+    let ctx = Ctx::new();
+    let early = ctx.path("early");
+    std::fs::create_dir_all(&early).unwrap();
+    // First on PATH but not executable: skipped, as a shell skips it.
+    std::fs::write(early.join("no-shebang"), "echo wrong one\n").unwrap();
+    let script = ctx.bin().join("no-shebang");
+    std::fs::write(&script, "echo \"ran $# args: $*\"\nexit 7\n").unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!(
+        "{}:{}:{}",
+        early.display(),
+        ctx.bin().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    for supervise in [false, true] {
+        let extra: &[&str] = if supervise {
+            &["--timeout", "30s", "--retries", "0"]
+        } else {
+            &[]
+        };
+        for program in [OsString::from("no-shebang"), script.clone().into_os_string()] {
+            let out = run(ctx
+                .steady()
+                .env("PATH", &path)
+                .args(extra)
+                .arg("--")
+                .arg(&program)
+                .args(["a", "b c"]));
+            assert_eq!(code(&out), 7, "{program:?} {extra:?}: {}", stderr(&out));
+            assert_eq!(
+                String::from_utf8_lossy(&out.stdout),
+                "ran 2 args: a b c\n",
+                "{program:?} {extra:?}: {}",
+                stderr(&out)
+            );
+        }
     }
 }
 
