@@ -62,136 +62,13 @@ use crate::installers::Server;
 
 // ---------------------------------------------------------------- uv
 
-/// A uv test bed: local wheels, a cache filled by one install, fresh venvs to install into.
-struct Uv {
-    ctx: Ctx,
-    uv: PathBuf,
-    wheels: PathBuf,
-}
-
-impl Uv {
-    fn new(names: &[&str]) -> Option<Uv> {
-        let uv = require("uv")?;
-        require("python3")?;
-        let ctx = Ctx::new();
-        let wheels = ctx.path("wheels");
-        std::fs::create_dir(&wheels).unwrap();
-        for name in names {
-            make_wheel(&wheels, name, "1.0");
-        }
-        let bed = Uv { ctx, uv, wheels };
-        if !names.is_empty() {
-            let py = bed.venv("v0");
-            let out = run(bed.cmd().args(bed.install_args(&py, names)));
-            assert!(out.status.success(), "{}", stderr(&out));
-        }
-        Some(bed)
-    }
-
-    fn env(&self, cmd: &mut Command) {
-        cmd.env("UV_CACHE_DIR", self.ctx.cache())
-            .env("UV_NO_CONFIG", "1")
-            .env("UV_PYTHON_DOWNLOADS", "never")
-            .env("UV_OFFLINE", "1");
-    }
-
-    fn cmd(&self) -> Command {
-        let mut c = Command::new(&self.uv);
-        self.env(&mut c);
-        c
-    }
-
-    fn venv(&self, name: &str) -> PathBuf {
-        let out = run(self
-            .cmd()
-            .args(["venv", "-q", "--python", "python3"])
-            .arg(self.ctx.path(name)));
-        assert!(out.status.success(), "uv venv: {}", stderr(&out));
-        self.ctx.path(name).join("bin/python")
-    }
-
-    fn install_args(&self, py: &Path, pkgs: &[&str]) -> Vec<std::ffi::OsString> {
-        let mut a: Vec<std::ffi::OsString> = vec![
-            "pip".into(),
-            "install".into(),
-            "--no-index".into(),
-            "--find-links".into(),
-            self.wheels.clone().into(),
-            "--python".into(),
-            py.into(),
-        ];
-        a.extend(pkgs.iter().map(Into::into));
-        a
-    }
-
-    fn steady(&self, py: &Path, pkgs: &[&str], extra: &[&str]) -> std::process::Output {
-        let mut c = self.ctx.steady();
-        self.env(&mut c);
-        c.args(["--backoff", "10ms"])
-            .args(extra)
-            .arg("--")
-            .arg(&self.uv)
-            .args(self.install_args(py, pkgs));
-        run(&mut c)
-    }
-
-    /// The archive-v0 entry of each cached package, by name.
-    fn entries(&self) -> BTreeMap<String, PathBuf> {
-        let mut out = BTreeMap::new();
-        for e in std::fs::read_dir(self.ctx.cache().join("archive-v0"))
-            .into_iter()
-            .flatten()
-            .flatten()
-        {
-            for f in std::fs::read_dir(e.path()).into_iter().flatten().flatten() {
-                let n = f.file_name().to_string_lossy().into_owned();
-                if let Some(stem) = n.strip_suffix("-1.0.dist-info") {
-                    out.insert(stem.to_owned(), e.path());
-                }
-            }
-        }
-        out
-    }
-
-    fn entry(&self, name: &str) -> PathBuf {
-        self.entries()
-            .remove(name)
-            .unwrap_or_else(|| panic!("no cache entry for {name}"))
-    }
-}
-
-/// Files listed in the RECORD of each installed package that are not in the venv.
-fn missing_in_venv(venv: &Path, pkgs: &[&str]) -> Vec<String> {
-    let site = std::fs::read_dir(venv.join("lib"))
-        .unwrap()
-        .flatten()
-        .map(|e| e.path().join("site-packages"))
-        .find(|p| p.is_dir())
-        .expect("site-packages");
-    let mut missing = Vec::new();
-    for pkg in pkgs {
-        let Ok(record) = std::fs::read_to_string(site.join(format!("{pkg}-1.0.dist-info/RECORD")))
-        else {
-            missing.push(format!("{pkg} is not installed"));
-            continue;
-        };
-        for line in record.lines().filter(|l| !l.is_empty()) {
-            let rel = line.split(',').next().unwrap();
-            if !site.join(rel).exists() {
-                missing.push(format!("{pkg}: {rel}"));
-            }
-        }
-    }
-    missing
-}
-
 /// The silent success (a colleague's benchmark): a uv archive entry with a file of its RECORD
 /// deleted but `METADATA` kept makes `uv pip install` exit 0 with the package incomplete, and
 /// no failure ever asks steady to check the cache. steady checks the entries of what the run
 /// installed after a success, evicts the damaged one and reinstalls it; the rest stay warm.
 #[test]
 fn uv_silent_success_from_a_half_deleted_entry_is_caught_and_reinstalled() {
-    let Some(bed) = Uv::new(&["alpha", "beta", "gamma"]) else {
+    let Some(bed) = UvBed::new(&["alpha", "beta", "gamma"]) else {
         return;
     };
     let gamma = bed.entry("gamma");
@@ -201,7 +78,7 @@ fn uv_silent_success_from_a_half_deleted_entry_is_caught_and_reinstalled() {
 
     // The danger itself, with bare uv: exit 0, a file missing.
     let py = bed.venv("bare");
-    let out = run(bed.cmd().args(bed.install_args(&py, &["gamma"])));
+    let out = run(bed.uv_cmd().args(bed.install_args(&py, &["gamma"])));
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(
         missing_in_venv(&bed.ctx.path("bare"), &["gamma"]),
@@ -211,7 +88,7 @@ fn uv_silent_success_from_a_half_deleted_entry_is_caught_and_reinstalled() {
 
     let py = bed.venv("v2");
     let report = bed.ctx.path("report.json");
-    let out = bed.steady(
+    let out = bed.steady_install(
         &py,
         &["alpha", "beta", "gamma"],
         &["-v", "--report", report.to_str().unwrap()],
@@ -249,22 +126,22 @@ fn uv_silent_success_from_a_half_deleted_entry_is_caught_and_reinstalled() {
 /// (the check after a success looks only at what the run installed).
 #[test]
 fn uv_clean_successes_stay_one_attempt() {
-    let Some(bed) = Uv::new(&["alpha", "beta", "gamma"]) else {
+    let Some(bed) = UvBed::new(&["alpha", "beta", "gamma"]) else {
         return;
     };
     let py = bed.venv("v2");
     let report = bed.ctx.path("report.json");
     let r = report.to_str().unwrap();
-    let out = bed.steady(&py, &["alpha", "beta"], &["--report", r]);
+    let out = bed.steady_install(&py, &["alpha", "beta"], &["--report", r]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert_eq!(attempts(&report).len(), 1, "{}", stderr(&out));
     // Damage gamma, which the next runs do not install.
     std::fs::remove_file(bed.entry("gamma").join("gamma/data.py")).unwrap();
-    let out = bed.steady(&py, &["alpha", "beta"], &["--report", r]);
+    let out = bed.steady_install(&py, &["alpha", "beta"], &["--report", r]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert_eq!(attempts(&report).len(), 1, "a no-op install was retried");
     assert!(!stderr(&out).contains("cleared"), "{}", stderr(&out));
-    let out = bed.steady(&bed.venv("v3"), &["alpha"], &["--report", r]);
+    let out = bed.steady_install(&bed.venv("v3"), &["alpha"], &["--report", r]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert_eq!(attempts(&report).len(), 1, "{}", stderr(&out));
     assert!(!stderr(&out).contains("cleared"), "{}", stderr(&out));
@@ -274,19 +151,13 @@ fn uv_clean_successes_stay_one_attempt() {
 /// With `-q` uv names nothing it installed: steady checks every entry of the cache instead.
 #[test]
 fn uv_quiet_silent_success_is_caught_too() {
-    let Some(bed) = Uv::new(&["alpha", "beta"]) else {
+    let Some(bed) = UvBed::new(&["alpha", "beta"]) else {
         return;
     };
     std::fs::remove_file(bed.entry("beta").join("beta/data.py")).unwrap();
     let alpha = ident(&bed.entry("alpha"));
     let py = bed.venv("v2");
-    let mut c = bed.ctx.steady();
-    bed.env(&mut c);
-    c.args(["--backoff", "10ms", "--"])
-        .arg(&bed.uv)
-        .args(bed.install_args(&py, &["alpha", "beta"]))
-        .arg("-q");
-    let out = run(&mut c);
+    let out = run(bed.steady_cmd(&py, &["alpha", "beta"], &[]).arg("-q"));
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert_eq!(
         missing_in_venv(&bed.ctx.path("v2"), &["alpha", "beta"]),
@@ -823,7 +694,7 @@ fn bun_heals_an_entry_without_its_manifest_by_itself() {
 /// at from `sdists-v*`, not `wheels-v*`): caught through uv's pointers, evicted, rebuilt.
 #[test]
 fn uv_silent_success_from_a_built_wheel_is_caught_too() {
-    let Some(bed) = Uv::new(&[]) else { return };
+    let Some(bed) = UvBed::new(&[]) else { return };
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/make_sdist.py");
     for name in ["delta", "epsilon"] {
         let out = run(Command::new("python3")
@@ -833,12 +704,14 @@ fn uv_silent_success_from_a_built_wheel_is_caught_too() {
         assert!(out.status.success(), "{}", stderr(&out));
     }
     let py = bed.venv("v1");
-    let out = run(bed.cmd().args(bed.install_args(&py, &["delta", "epsilon"])));
+    let out = run(bed
+        .uv_cmd()
+        .args(bed.install_args(&py, &["delta", "epsilon"])));
     assert!(out.status.success(), "{}", stderr(&out));
     std::fs::remove_file(bed.entry("delta").join("delta/__init__.py")).unwrap();
     let epsilon = ident(&bed.entry("epsilon"));
     let py = bed.venv("v2");
-    let out = bed.steady(&py, &["delta", "epsilon"], &["-v"]);
+    let out = bed.steady_install(&py, &["delta", "epsilon"], &["-v"]);
     let err = stderr(&out);
     assert_eq!(code(&out), 0, "{err}");
     assert!(

@@ -10,134 +10,11 @@ use std::process::Command;
 
 use crate::common::*;
 
-/// A uv test bed: three local wheels, a cache filled by one install, and a fresh venv to
-/// install into again.
-struct UvBed {
-    ctx: Ctx,
-    uv: PathBuf,
-    wheels: PathBuf,
-}
-
-impl UvBed {
-    fn new() -> Option<UvBed> {
-        let uv = require("uv")?;
-        require("python3")?;
-        let ctx = Ctx::new();
-        let wheels = ctx.path("wheels");
-        std::fs::create_dir(&wheels).unwrap();
-        for name in ["alpha", "beta", "gamma"] {
-            make_wheel(&wheels, name, "1.0");
-        }
-        let bed = UvBed { ctx, uv, wheels };
-        let py = bed.venv("v1");
-        let out = run(bed
-            .uv_cmd()
-            .args(bed.install_args(&py, &["alpha", "beta", "gamma"])));
-        assert!(out.status.success(), "{}", stderr(&out));
-        Some(bed)
-    }
-
-    fn env(&self, cmd: &mut Command) {
-        cmd.env("UV_CACHE_DIR", self.ctx.cache())
-            .env("UV_NO_CONFIG", "1")
-            .env("UV_PYTHON_DOWNLOADS", "never")
-            .env("UV_OFFLINE", "1");
-    }
-
-    fn uv_cmd(&self) -> Command {
-        let mut c = Command::new(&self.uv);
-        self.env(&mut c);
-        c
-    }
-
-    fn venv(&self, name: &str) -> PathBuf {
-        let out = run(self
-            .uv_cmd()
-            .args(["venv", "-q", "--python", "python3"])
-            .arg(self.ctx.path(name)));
-        assert!(out.status.success(), "uv venv: {}", stderr(&out));
-        self.ctx.path(name).join("bin/python")
-    }
-
-    fn install_args(&self, py: &Path, pkgs: &[&str]) -> Vec<std::ffi::OsString> {
-        let mut a: Vec<std::ffi::OsString> = vec![
-            "pip".into(),
-            "install".into(),
-            "--no-index".into(),
-            "--find-links".into(),
-            self.wheels.clone().into(),
-        ];
-        a.extend(["--python".into(), py.into()]);
-        a.extend(pkgs.iter().map(Into::into));
-        a
-    }
-
-    fn steady_install(&self, py: &Path, pkgs: &[&str], extra: &[&str]) -> std::process::Output {
-        let mut c = self.ctx.steady();
-        self.env(&mut c);
-        c.args(["--backoff", "10ms"])
-            .args(extra)
-            .arg("--")
-            .arg(&self.uv)
-            .args(self.install_args(py, pkgs));
-        run(&mut c)
-    }
-
-    /// archive-v0 entry directory of each cached package, by name.
-    fn entries(&self) -> Vec<(String, PathBuf)> {
-        let mut out = Vec::new();
-        for e in std::fs::read_dir(self.ctx.cache().join("archive-v0"))
-            .into_iter()
-            .flatten()
-            .flatten()
-        {
-            for f in std::fs::read_dir(e.path()).into_iter().flatten().flatten() {
-                let n = f.file_name().to_string_lossy().into_owned();
-                if let Some(stem) = n.strip_suffix("-1.0.dist-info") {
-                    out.push((stem.to_owned(), e.path()));
-                }
-            }
-        }
-        out.sort();
-        out
-    }
-
-    fn entry(&self, name: &str) -> PathBuf {
-        self.entries()
-            .into_iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, p)| p)
-            .unwrap_or_else(|| panic!("no cache entry for {name}"))
-    }
-}
-
-/// Files listed in an installed package's RECORD that are missing from the venv.
-fn missing_installed_files(venv: &Path, pkgs: &[&str]) -> Vec<String> {
-    let site = std::fs::read_dir(venv.join("lib"))
-        .unwrap()
-        .flatten()
-        .map(|e| e.path().join("site-packages"))
-        .find(|p| p.is_dir())
-        .expect("site-packages");
-    let mut missing = Vec::new();
-    for pkg in pkgs {
-        let Ok(record) = std::fs::read_to_string(site.join(format!("{pkg}-1.0.dist-info/RECORD")))
-        else {
-            missing.push(format!("{pkg} is not installed"));
-            continue;
-        };
-        for line in record.lines().filter(|l| !l.is_empty()) {
-            let rel = line.split(',').next().unwrap();
-            if !site.join(rel).exists() {
-                missing.push(format!("{pkg}: {rel}"));
-            }
-        }
-    }
-    missing
-}
+/// The three packages of every uv bed here.
+const ABC: &[&str] = &["alpha", "beta", "gamma"];
 
 fn assert_installed_intact(venv: &Path, pkgs: &[&str]) {
-    let missing = missing_installed_files(venv, pkgs);
+    let missing = missing_in_venv(venv, pkgs);
     assert!(
         missing.is_empty(),
         "installed files listed in RECORD are missing: {missing:?}"
@@ -146,7 +23,7 @@ fn assert_installed_intact(venv: &Path, pkgs: &[&str]) {
 
 #[test]
 fn one_broken_entry_is_cleaned_alone_and_the_rest_stay_warm() {
-    let Some(bed) = UvBed::new() else { return };
+    let Some(bed) = UvBed::new(ABC) else { return };
     std::fs::remove_file(bed.entry("alpha").join("alpha-1.0.dist-info/METADATA")).unwrap();
     let (beta, gamma) = (bed.entry("beta"), bed.entry("gamma"));
     let py = bed.venv("v2");
@@ -172,7 +49,7 @@ fn one_broken_entry_is_cleaned_alone_and_the_rest_stay_warm() {
 
 #[test]
 fn two_broken_entries_heal_in_one_run() {
-    let Some(bed) = UvBed::new() else { return };
+    let Some(bed) = UvBed::new(ABC) else { return };
     for name in ["alpha", "beta"] {
         std::fs::remove_file(
             bed.entry(name)
@@ -190,7 +67,7 @@ fn two_broken_entries_heal_in_one_run() {
 
 #[test]
 fn loud_and_silent_damage_are_both_evicted_and_reinstalled() {
-    let Some(bed) = UvBed::new() else { return };
+    let Some(bed) = UvBed::new(ABC) else { return };
     std::fs::remove_file(bed.entry("alpha").join("alpha-1.0.dist-info/METADATA")).unwrap();
     // Silent: a module file gone, METADATA kept; uv would install it broken and exit 0.
     std::fs::remove_file(bed.entry("gamma").join("gamma/data.py")).unwrap();
@@ -200,7 +77,7 @@ fn loud_and_silent_damage_are_both_evicted_and_reinstalled() {
     let out = run(bed.uv_cmd().args(bed.install_args(&py, &["gamma"])));
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(
-        missing_installed_files(&bed.ctx.path("v2"), &["gamma"]),
+        missing_in_venv(&bed.ctx.path("v2"), &["gamma"]),
         ["gamma: gamma/data.py"],
         "uv should have installed gamma with a file missing"
     );
@@ -238,7 +115,7 @@ fn cache_listing(dir: &Path) -> BTreeSet<PathBuf> {
 
 #[test]
 fn a_resolution_error_is_not_retried_and_the_cache_is_untouched() {
-    let Some(bed) = UvBed::new() else { return };
+    let Some(bed) = UvBed::new(ABC) else { return };
     let py = bed.venv("v2");
     let before = cache_listing(&bed.ctx.cache());
     let report = bed.ctx.path("report.json");
@@ -266,7 +143,7 @@ fn check_report(report: &Path, code: &str) -> std::process::Output {
 
 #[test]
 fn the_report_records_every_attempt() {
-    let Some(bed) = UvBed::new() else { return };
+    let Some(bed) = UvBed::new(ABC) else { return };
     std::fs::remove_file(bed.entry("alpha").join("alpha-1.0.dist-info/METADATA")).unwrap();
     let py = bed.venv("v2");
     let report = bed.ctx.path("report.json");
@@ -662,7 +539,7 @@ exit 1
 /// clean waits (here until uv's own lock timeout) and deletes nothing underneath it.
 #[test]
 fn r22_uvs_own_lock_is_honoured_by_the_clean() {
-    let Some(bed) = UvBed::new() else { return };
+    let Some(bed) = UvBed::new(ABC) else { return };
     let flock = require("flock");
     let Some(flock) = flock else { return };
     std::fs::remove_file(bed.entry("alpha").join("alpha-1.0.dist-info/METADATA")).unwrap();
@@ -674,13 +551,9 @@ fn r22_uvs_own_lock_is_honoured_by_the_clean() {
         .spawn()
         .unwrap();
     let py = bed.venv("v2");
-    let mut c = bed.ctx.steady();
-    bed.env(&mut c);
-    c.env("UV_LOCK_TIMEOUT", "2")
-        .args(["--backoff", "10ms", "--retries", "1", "--"])
-        .arg(&bed.uv)
-        .args(bed.install_args(&py, &["alpha", "beta"]));
-    let out = run(&mut c);
+    let out = run(bed
+        .steady_cmd(&py, &["alpha", "beta"], &["--retries", "1"])
+        .env("UV_LOCK_TIMEOUT", "2"));
     let _ = holder.kill();
     let _ = holder.wait();
     assert_ne!(code(&out), 0, "{}", stderr(&out));

@@ -206,6 +206,17 @@ fn assert_says_what_was_still(err: &str) {
     }
 }
 
+/// A stall window of 2 s, a second to die, no retry; the command follows.
+const STOPPED_AFTER_2S: [&str; 7] = [
+    "--stall",
+    "2s",
+    "--kill-after",
+    "1s",
+    "--retries",
+    "0",
+    "--",
+];
+
 #[test]
 fn a_deadlock_is_stopped_and_the_message_says_what_was_still() {
     let Some(python) = require("python3") else {
@@ -218,19 +229,7 @@ fn a_deadlock_is_stopped_and_the_message_says_what_was_still() {
         "stuck.py",
         "import threading\nl = threading.Lock()\nl.acquire()\nl.acquire()\n",
     );
-    let out = run(ctx
-        .steady()
-        .args([
-            "--stall",
-            "2s",
-            "--kill-after",
-            "1s",
-            "--retries",
-            "0",
-            "--",
-        ])
-        .arg(&python)
-        .arg(&stuck));
+    let out = run(ctx.steady().args(STOPPED_AFTER_2S).arg(&python).arg(&stuck));
     assert_eq!(code(&out), 124, "{}", stderr(&out));
     assert_says_what_was_still(&stderr(&out));
 }
@@ -246,15 +245,7 @@ fn a_read_on_a_connection_that_went_quiet_is_a_stall() {
     let reader = script(&ctx, "reader.py", SILENT_READER);
     let out = run(ctx
         .steady()
-        .args([
-            "--stall",
-            "2s",
-            "--kill-after",
-            "1s",
-            "--retries",
-            "0",
-            "--",
-        ])
+        .args(STOPPED_AFTER_2S)
         .arg(&python)
         .arg(&reader)
         .arg(&server.url));
@@ -314,6 +305,32 @@ fn waiting_uv(ctx: &Ctx, python: &Path, inside: bool) {
     );
 }
 
+/// A new test directory with [`waiting_uv`] as its `uv`, and python3; or a skip.
+struct WaitingUv {
+    ctx: Ctx,
+    python: PathBuf,
+}
+
+impl WaitingUv {
+    fn new(inside: bool) -> Option<WaitingUv> {
+        let python = require("python3")?;
+        let ctx = Ctx::new();
+        waiting_uv(&ctx, &python, inside);
+        Some(WaitingUv { ctx, python })
+    }
+
+    /// `steady --stall 2s <flags> -- uv pip install x` on the test's cache.
+    fn install(&self, flags: &[&str]) -> std::process::Output {
+        run(self
+            .ctx
+            .steady()
+            .env("UV_CACHE_DIR", self.ctx.cache())
+            .args(["--stall", "2s"])
+            .args(flags)
+            .args(["--", "uv", "pip", "install", "x"]))
+    }
+}
+
 /// A process outside steady that holds `$cache/.lock` for `secs`, started once it holds it.
 fn hold_outside(ctx: &Ctx, python: &Path, secs: u32) -> Child {
     let cache = ctx.cache();
@@ -344,24 +361,12 @@ fn hold_outside(ctx: &Ctx, python: &Path, secs: u32) -> Child {
 
 #[test]
 fn an_installer_waiting_on_its_own_lock_held_outside_is_not_a_stall() {
-    let Some(python) = require("python3") else {
+    let Some(uv) = WaitingUv::new(false) else {
         return;
     };
-    let ctx = Ctx::new();
-    waiting_uv(&ctx, &python, false);
     // Three stall windows and more; then the holder ends and the install goes on.
-    let mut holder = hold_outside(&ctx, &python, 7);
-    let out = run(ctx.steady().env("UV_CACHE_DIR", ctx.cache()).args([
-        "--stall",
-        "2s",
-        "--retries",
-        "0",
-        "--",
-        "uv",
-        "pip",
-        "install",
-        "x",
-    ]));
+    let mut holder = hold_outside(&uv.ctx, &uv.python, 7);
+    let out = uv.install(&["--retries", "0"]);
     let _ = holder.kill();
     let _ = holder.wait();
     let err = stderr(&out);
@@ -377,25 +382,11 @@ fn an_installer_waiting_on_its_own_lock_held_outside_is_not_a_stall() {
 
 #[test]
 fn an_installer_lock_wait_is_bounded_by_lock_timeout() {
-    let Some(python) = require("python3") else {
+    let Some(uv) = WaitingUv::new(false) else {
         return;
     };
-    let ctx = Ctx::new();
-    waiting_uv(&ctx, &python, false);
-    let mut holder = hold_outside(&ctx, &python, 600);
-    let out = run(ctx.steady().env("UV_CACHE_DIR", ctx.cache()).args([
-        "--stall",
-        "2s",
-        "--lock-timeout",
-        "4s",
-        "--kill-after",
-        "1s",
-        "--",
-        "uv",
-        "pip",
-        "install",
-        "x",
-    ]));
+    let mut holder = hold_outside(&uv.ctx, &uv.python, 600);
+    let out = uv.install(&["--lock-timeout", "4s", "--kill-after", "1s"]);
     let _ = holder.kill();
     let _ = holder.wait();
     let err = stderr(&out);
@@ -413,25 +404,11 @@ fn an_installer_lock_wait_is_bounded_by_lock_timeout() {
 
 #[test]
 fn a_lock_held_inside_the_attempt_is_a_stall() {
-    let Some(python) = require("python3") else {
+    // The tree waits on itself: a deadlock, however it is worded.
+    let Some(uv) = WaitingUv::new(true) else {
         return;
     };
-    let ctx = Ctx::new();
-    // The tree waits on itself: a deadlock, however it is worded.
-    waiting_uv(&ctx, &python, true);
-    let out = run(ctx.steady().env("UV_CACHE_DIR", ctx.cache()).args([
-        "--stall",
-        "2s",
-        "--kill-after",
-        "1s",
-        "--retries",
-        "0",
-        "--",
-        "uv",
-        "pip",
-        "install",
-        "x",
-    ]));
+    let out = uv.install(&["--kill-after", "1s", "--retries", "0"]);
     assert_eq!(code(&out), 124, "{}", stderr(&out));
     assert_says_what_was_still(&stderr(&out));
 }

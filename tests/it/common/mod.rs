@@ -1,8 +1,8 @@
 //! The harness every integration test uses: a `Ctx` owning a temp dir with its own HOME, cache
 //! and bin directory, a `steady` command with a scrubbed environment, fixture scripts, and
 //! `require` for optional tools (skip with a reason, or fail under `STEADY_TEST_STRICT=1`, as
-//! CI runs). Processes (`proc`), locks (`flock`), a second user (`users`) and locally built
-//! packages (`python`) have a file each.
+//! CI runs). Processes (`proc`), locks (`flock`), a second user (`users`), locally built
+//! packages (`python`) and a warm uv cache (`uv`) have a file each.
 
 #![allow(dead_code)]
 
@@ -15,11 +15,13 @@ mod flock;
 mod proc;
 mod python;
 mod users;
+mod uv;
 
 pub use flock::*;
 pub use proc::*;
 pub use python::*;
 pub use users::*;
+pub use uv::*;
 
 /// The `steady` under test: the one cargo built, or the binary `STEADY_TEST_BIN` names (the
 /// static build that CI runs the suite against).
