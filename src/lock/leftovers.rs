@@ -68,15 +68,7 @@ impl Record {
         if locks.held.is_empty() {
             return None;
         }
-        // Beside the fallback lock directory, not in it: that one holds only locks.
-        let dir = fallback_dirs(lock_dir)
-            .into_iter()
-            .find_map(|c| {
-                let mut c = c.ok()?;
-                c.sub.push_str("-leftovers");
-                c.open().ok()
-            })
-            .map(|(_, path)| path)?;
+        let dir = records_dir(lock_dir)?;
         let me = std::process::id() as i32;
         let start = tree::start_time(me)?;
         let nanos = std::time::SystemTime::now()
@@ -145,6 +137,45 @@ impl Drop for Record {
             let _ = std::fs::remove_file(file);
         }
     }
+}
+
+/// Whether another steady process that is still running keeps a record of the lock `key`
+/// (the canonical path's bytes): it took that lock and has not ended. When this run holds the
+/// same lock all the same, that one may hold it on an earlier, replaced file or directory.
+/// Costs a listing of one small private directory, no `/proc/locks` read.
+pub(super) fn other_holder_recorded(key: &[u8], lock_dir: Option<&Path>) -> bool {
+    let Some(dir) = records_dir(lock_dir) else {
+        return false;
+    };
+    let stem = lock_file_name(Path::new(&*String::from_utf8_lossy(key)));
+    let me = std::process::id() as i32;
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return false;
+    };
+    entries.flatten().any(|e| {
+        let name = e.file_name();
+        name.to_str()
+            .and_then(|n| {
+                n.strip_prefix(&stem)?
+                    .strip_prefix('.')?
+                    .strip_suffix(SUFFIX)
+            })
+            .and_then(|pid| pid.parse::<i32>().ok())
+            .is_some_and(|pid| pid != me && sys::pid_exists(pid))
+    })
+}
+
+/// The private directory of this user's records, made if missing.
+fn records_dir(lock_dir: Option<&Path>) -> Option<PathBuf> {
+    // Beside the fallback lock directory, not in it: that one holds only locks.
+    fallback_dirs(lock_dir)
+        .into_iter()
+        .find_map(|c| {
+            let mut c = c.ok()?;
+            c.sub.push_str("-leftovers");
+            c.open().ok()
+        })
+        .map(|(_, path)| path)
 }
 
 /// Looks at every record of the lock `stem` in `dir` and stops the leftovers of dead holders.

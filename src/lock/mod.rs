@@ -195,10 +195,12 @@ pub struct LockRequest<'a> {
 }
 
 /// How one wait goes; shared by all locks of a run so that `--lock-timeout` bounds the total.
-struct Plan {
+struct Plan<'a> {
     give_up: Option<Instant>,
     progress_every: Duration,
     shared: bool,
+    /// `--lock-dir`: where the fallback locks and the holders' records are.
+    lock_dir: Option<&'a Path>,
 }
 
 /// A path to lock, resolved.
@@ -265,6 +267,7 @@ pub fn acquire(req: &LockRequest) -> Result<Locks, LockError> {
         give_up: req.wait.map(|w| Instant::now() + w),
         progress_every: req.progress_every.max(Duration::from_millis(10)),
         shared: req.shared,
+        lock_dir: req.lock_dir,
     };
     let targets = in_lock_order(req.paths);
     // Dropping `locks` on an early return is what releases those already taken.

@@ -27,13 +27,16 @@ impl Locks {
         if self.held.is_empty() && self.nested.is_empty() && self.remote_id.is_none() {
             return None;
         }
-        let ancestors = ancestors();
-        let mut entries: Vec<(i32, Vec<u8>)> = std::env::var_os(HELD_ENV)
-            .map(|v| parse_held(&v))
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|(pid, _)| ancestors.contains(pid))
-            .collect();
+        // The ancestors are read from /proc only when there are inherited entries to check.
+        let mut entries: Vec<(i32, Vec<u8>)> = match std::env::var_os(HELD_ENV) {
+            Some(v) => {
+                let ancestors = ancestors();
+                (parse_held(&v).into_iter())
+                    .filter(|(pid, _)| ancestors.contains(pid))
+                    .collect()
+            }
+            None => Vec::new(),
+        };
         let me = std::process::id() as i32;
         for id in self.held.iter().map(|l| &l.id).chain(&self.remote_id) {
             if !entries.iter().any(|(_, k)| k == id) {

@@ -4,7 +4,6 @@
 
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::Path;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::LockError;
 use super::Plan;
@@ -14,30 +13,20 @@ use super::holders::{markers_of, open_files, proc_locks};
 use crate::sys;
 use crate::ui;
 
-/// How recently the object at a lock's path may have been created or renamed into place for
-/// steady to look for holders stranded on an earlier one. Looking costs a read of
-/// `/proc/locks`, which takes the kernel's file-lock lock for writing and waits for an RCU
-/// grace period (8-16 ms): far more than the lock itself, so it is not done on the common
-/// path (issue 18). A holder is stranded only when the object was replaced while it held the
-/// lock; the replacement sets the new object's ctime (creation, or the rename that put it
-/// there), so an object whose ctime is older than this was not replaced lately. The residual
-/// case is a holder that keeps its lock longer than this after the path was replaced, with
-/// no other run arriving meanwhile to queue behind it.
-const STRANDED_WINDOW: Duration = Duration::from_secs(600);
-
-/// Whether the object behind `ours` may have replaced one that someone still holds a lock on:
-/// this run created it, or it got its name (created or renamed in) lately.
-fn may_be_replacement(ours: &OwnedFd, created: bool) -> bool {
-    if created {
-        return true;
-    }
-    let Ok(st) = sys::fstat(ours.as_raw_fd()) else {
-        return true;
-    };
-    let ctime = UNIX_EPOCH + Duration::new(st.st_ctime.max(0) as u64, st.st_ctime_nsec as u32);
-    SystemTime::now()
-        .duration_since(ctime)
-        .map_or(true, |age| age < STRANDED_WINDOW)
+/// Whether someone may still hold the lock on an earlier object at this path. Looking for
+/// such a holder costs a read of `/proc/locks`, which takes the kernel's file-lock lock for
+/// writing and waits for an RCU grace period (8-16 ms): far more than the lock itself, so it
+/// is done only when there is a reason (issue 18). A replaced object leaves one of two marks:
+/// this run had to create the object (someone deleted it, perhaps under a holder: `rm -rf`
+/// of a cache, tmpfiles ageing), or another steady that is still running keeps a record of
+/// this very lock (see `leftovers`) although this run got it, which it could not have on the
+/// same object unless that run is a shared reader, a nested run, or stranded.
+///
+/// Not seen: a holder that is not a steady, or a steady of another user, still holding an
+/// object that was renamed away (not deleted) while it ran; this run neither created the new
+/// object nor finds their record.
+fn may_be_replacement(key: &[u8], created: bool, plan: &Plan) -> bool {
+    created || super::leftovers::other_holder_recorded(key, plan.lock_dir)
 }
 
 /// Waits for processes that still hold the lock of `key` on an earlier file or directory at
@@ -47,7 +36,7 @@ fn may_be_replacement(ours: &OwnedFd, created: bool) -> bool {
 /// "`path` (deleted)"; a renamed one is found by the holder's marker, which names the key.
 /// steady opens it there and waits on it; without this, the new inode would admit a second
 /// holder. Only holders whose descriptors this user may read are found (the same user, or
-/// anyone for root). Looked for only when the object may be a replacement
+/// anyone for root). Looked for only when the lock may be a replacement
 /// ([`may_be_replacement`]).
 pub(super) fn wait_for_stranded(
     path: &Path,
@@ -56,7 +45,7 @@ pub(super) fn wait_for_stranded(
     created: bool,
     plan: &Plan,
 ) -> Result<(), LockError> {
-    if !may_be_replacement(ours, created) {
+    if !may_be_replacement(key, created, plan) {
         return Ok(());
     }
     let Ok(st) = sys::fstat(ours.as_raw_fd()) else {

@@ -173,7 +173,10 @@ fn commands_are_found_and_started_as_execvp_does() {
         } else {
             &[]
         };
-        for program in [OsString::from("no-shebang"), script.clone().into_os_string()] {
+        for program in [
+            OsString::from("no-shebang"),
+            script.clone().into_os_string(),
+        ] {
             let out = run(ctx
                 .steady()
                 .env("PATH", &path)
