@@ -248,6 +248,12 @@ pub fn steady_locks(server: &Server) -> Result<Vec<Session>, LookFailed> {
     Ok(all.into_iter().filter(|s| ours.contains(&s.key)).collect())
 }
 
+/// The sessions holding or waiting for advisory key `key` in the database of `server`,
+/// steady's or not.
+pub fn sessions_on(server: &Server, key: i64) -> Result<Vec<Session>, LookFailed> {
+    look(server, Some(key))
+}
+
 fn look(server: &Server, key: Option<i64>) -> Result<Vec<Session>, LookFailed> {
     let at = server.shown();
     Conn::open(server)

@@ -26,5 +26,5 @@ mod advisory;
 mod url;
 mod wire;
 
-pub use advisory::{Session, advisory_key, steady_locks};
+pub use advisory::{Session, advisory_key, sessions_on, steady_locks};
 pub use url::Server;
