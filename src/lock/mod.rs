@@ -347,12 +347,23 @@ impl Locks {
 /// everywhere).
 fn remote_key(r: &RemoteRequest) -> RemoteKey {
     match r.namespace {
+        Some(_) => remote_key_of(r.cache, r.namespace),
+        None => remote_key_of(&Target::resolve(r.cache).key, None),
+    }
+}
+
+/// The name of the remote lock a run on `cache` takes (see [`remote_key`]), for `doctor` and
+/// `status` to find it on the server. It creates nothing: a cache that does not exist yet is
+/// named by the canonical path it will have.
+pub fn remote_key_of(cache: &Path, namespace: Option<&str>) -> RemoteKey {
+    match namespace {
         Some(ns) => RemoteKey {
             identity: format!("namespace:{ns}"),
             label: format!("namespace `{ns}`"),
         },
         None => {
-            let key = Target::resolve(r.cache).key;
+            let abs = std::path::absolute(cache).unwrap_or_else(|_| cache.to_path_buf());
+            let key = abs.canonicalize().unwrap_or_else(|_| canonical_key(&abs));
             RemoteKey {
                 identity: format!("path:{}", key.to_string_lossy()),
                 label: format!("`{}`", key.display()),

@@ -82,6 +82,8 @@ pub enum Sub {
     ///
     /// For each lock: the cache or environment it protects, its scope (the path itself, or a
     /// per-user fallback lock file), the holder's pid and command, since when, and who waits.
+    /// With STEADY_LOCK_URL, then the locks steady holds or waits for in that PostgreSQL
+    /// server, from every machine.
     Status,
     /// Print a completion script for steady itself
     Completions {

@@ -1,7 +1,8 @@
 //! `steady doctor [--] COMMAND…` (spec section 9): explains what steady would do with a
 //! command, and why, without running it or taking any lock: the installer and subcommand
-//! class, the cache and how it was found, the lock and its scope (and who holds it now), the
-//! watchdog settings, the mitigations that would apply, and the facts behind them.
+//! class, the cache and how it was found, the lock and its scope (and who holds it now, in
+//! the `--lock-url` server too), the watchdog settings, the mitigations that would apply, and
+//! the facts behind them.
 
 use std::io::Write;
 use std::os::unix::fs::MetadataExt;
@@ -126,7 +127,7 @@ fn lock_lines(settings: &Settings, plan: &run::Plan, dir: &std::path::Path) -> V
     ));
     #[cfg(feature = "postgres")]
     if let Some(server) = settings.lock_server.as_ref().filter(|_| !settings.no_lock) {
-        lines.push(("remote lock", describe_remote(server, settings)));
+        lines.push(("remote lock", describe_remote(server, settings, dir)));
     }
     // Only a run that writes ever clears the cache.
     if let Some(i) = inv.filter(|_| plan.writes) {
@@ -297,17 +298,43 @@ fn known_words(installer: Option<&crate::installer::Installer>) -> String {
         .join("; ")
 }
 
-/// The `--lock-url` lock the run would also take. doctor takes no lock and opens no
-/// connection, so it says where and under which name, not who holds it now.
+/// The `--lock-url` lock the run would also take, and who holds it now, asked of the server
+/// over a short connection of doctor's own (it takes no lock). A server that cannot be asked
+/// is said so on the line: doctor explains, it does not fail.
 #[cfg(feature = "postgres")]
-fn describe_remote(server: &crate::lock::remote::postgres::Server, settings: &Settings) -> String {
+fn describe_remote(
+    server: &crate::lock::remote::postgres::Server,
+    settings: &Settings,
+    dir: &std::path::Path,
+) -> String {
+    use crate::lock::remote::postgres;
     let name = match &settings.lock_namespace {
         Some(ns) => format!("namespace `{ns}`"),
         None => "the cache's canonical path".to_owned(),
     };
+    let key = postgres::advisory_key(
+        &lock::remote_key_of(dir, settings.lock_namespace.as_deref()).identity,
+    );
+    let now = match postgres::sessions_on(server, key) {
+        Ok(sessions) => {
+            let waiting = sessions.iter().filter(|s| !s.granted).count();
+            let held: Vec<_> = sessions.iter().filter(|s| s.granted).collect();
+            match held.first() {
+                None if waiting == 0 => "free now".to_owned(),
+                None => format!("free now, {waiting} waiting"),
+                Some(h) if held.len() > 1 => format!(
+                    "held now by {}, and {} other holder(s), {waiting} waiting",
+                    h.describe(),
+                    held.len() - 1
+                ),
+                Some(h) => format!("held now by {}, {waiting} waiting", h.describe()),
+            }
+        }
+        Err(f) => format!("who holds it is unknown: {}", f.message),
+    };
     format!(
-        "{} advisory lock in PostgreSQL at {}, named by {name}, taken after the local one \
-         (doctor does not connect to see its holder)",
+        "{} advisory lock in PostgreSQL at {}, named by {name} (key {key}), taken after the \
+         local one; {now}",
         if settings.shared {
             "a shared"
         } else {

@@ -872,3 +872,389 @@ fn bad_lock_urls_exit_125_in_one_line() {
 fn touch(p: &Path) {
     std::fs::write(p, b"").unwrap();
 }
+
+/// The entries of `steady status` headed `head`: that line and the indented ones under it.
+fn status_entries(text: &str, head: &str) -> Vec<String> {
+    let mut entries: Vec<String> = Vec::new();
+    let mut inside = false;
+    for line in text.lines() {
+        if !line.starts_with(' ') {
+            inside = line == head;
+            if inside {
+                entries.push(String::new());
+            }
+        }
+        if let Some(e) = entries.last_mut().filter(|_| inside) {
+            e.push_str(line);
+            e.push('\n');
+        }
+    }
+    entries
+}
+
+fn status_entry(text: &str, head: &str) -> Option<String> {
+    status_entries(text, head).into_iter().next()
+}
+
+/// The advisory keys the server has locks on, as psql reassembles them from pg_locks' two
+/// 32-bit halves (steady's own reassembly is what is under test).
+fn advisory_keys(pg: &Pg) -> Vec<String> {
+    pg.sql(
+        "SELECT DISTINCT (classid::bigint << 32) | objid::bigint FROM pg_locks \
+         WHERE locktype = 'advisory' AND objsubid = 1",
+    )
+    .lines()
+    .map(str::to_owned)
+    .collect()
+}
+
+/// `steady status` with STEADY_LOCK_URL lists the locks in PostgreSQL after the local ones and
+/// in their shape: the holder on one machine and the waiter on another, each with its pid,
+/// host and command, under the namespace when status is told it, else under the server's key.
+/// Once both are done it lists none there.
+#[test]
+fn status_lists_postgresql_holders_and_waiters() {
+    let Some(pg) = Pg::start(None) else { return };
+    let ctx = Ctx::new();
+    holder(&ctx);
+    let (inside, release) = (ctx.path("inside-a"), ctx.path("release-a"));
+    let a = Bg::spawn(
+        machine(&ctx, &pg, "a")
+            .arg("--")
+            .arg("hold")
+            .arg(&inside)
+            .arg(&release),
+    );
+    assert!(
+        wait_for(LONG, || inside.exists()),
+        "the holder never got in"
+    );
+    let entered = ctx.path("entered-b");
+    let b = Bg::spawn(machine(&ctx, &pg, "b").arg("--").arg("touch").arg(&entered));
+    assert!(
+        wait_for(LONG, || pg.advisory_waiters() == 1),
+        "the second machine never waited in the server"
+    );
+    let status = |namespace: Option<&str>| {
+        let mut cmd = ctx.steady();
+        cmd.env("STEADY_LOCK_URL", pg.url()).arg("status");
+        if let Some(ns) = namespace {
+            cmd.env("STEADY_LOCK_NAMESPACE", ns);
+        }
+        let out = Bg::spawn(&mut cmd)
+            .finish_within(LONG)
+            .expect("steady status hung");
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+        assert_eq!(stderr(&out), "");
+        stdout(&out)
+    };
+    let keys = advisory_keys(&pg);
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    let host = hostname();
+    let at = format!("127.0.0.1:{}/postgres", pg.port);
+    let text = status(Some("fleet"));
+    let entry = status_entry(&text, "namespace `fleet`")
+        .unwrap_or_else(|| panic!("no entry for the namespace:\n{text}"));
+    // Each machine's own local lock is listed first, as before.
+    let local = ctx.path("cache-a").canonicalize().unwrap();
+    let (local_at, remote_at) = (
+        text.find(&format!("{}\n", local.display())),
+        text.find("namespace `fleet`\n"),
+    );
+    assert!(
+        local_at.is_some() && local_at < remote_at,
+        "the local lock is not listed before the remote one:\n{text}"
+    );
+    let lines: Vec<&str> = entry.lines().collect();
+    assert_eq!(lines.len(), 5, "{entry}");
+    assert_eq!(
+        lines[1],
+        format!(
+            "  lock:    advisory lock in PostgreSQL at {at}, key {}: shared with every machine \
+             that uses that server",
+            keys[0]
+        ),
+        "{entry}"
+    );
+    assert!(
+        lines[2].starts_with(&format!(
+            "  held by: pid {} on {host} (exclusive, connected for ",
+            a.pid()
+        )) && lines[2].contains("): hold "),
+        "{entry}"
+    );
+    assert_eq!(lines[3], "  waiting: 1", "{entry}");
+    assert!(
+        lines[4].starts_with(&format!(
+            "           pid {} on {host} (exclusive, waiting for ",
+            b.pid()
+        )) && lines[4].contains("): touch "),
+        "{entry}"
+    );
+    // Told no namespace, status cannot name the key (a hash of it) and shows it as it is.
+    let text = status(None);
+    let entry = status_entry(&text, &format!("advisory key {}", keys[0]))
+        .unwrap_or_else(|| panic!("no entry for the key:\n{text}"));
+    assert!(
+        entry.contains(&format!("pid {} on {host}", a.pid())),
+        "{entry}"
+    );
+    touch(&release);
+    assert_eq!(code(&a.finish()), 0);
+    let out = b.finish();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let text = status(Some("fleet"));
+    assert!(
+        text.contains(&format!(
+            "no steady locks held or waited on in PostgreSQL at {at}\n"
+        )) && !text.contains("namespace `fleet`"),
+        "{text}"
+    );
+}
+
+/// `steady doctor` with a lock URL asks the server who holds this command's lock (named by
+/// the cache's path here, so doctor must name it as the run does): the holder's pid, host and
+/// command, and the waiters; free once it is done. `steady status` names that key by the cache,
+/// which this machine holds locally.
+#[test]
+fn doctor_shows_the_postgresql_holder() {
+    let Some(pg) = Pg::start(None) else { return };
+    let ctx = Ctx::new();
+    holder(&ctx);
+    let cache = ctx.path("shared-cache");
+    std::fs::create_dir(&cache).unwrap();
+    let (inside, release) = (ctx.path("inside"), ctx.path("release"));
+    let a = Bg::spawn(
+        ctx.steady()
+            .arg("--lock-url")
+            .arg(pg.url())
+            .arg("--cache")
+            .arg(&cache)
+            .arg("--")
+            .arg("hold")
+            .arg(&inside)
+            .arg(&release),
+    );
+    assert!(
+        wait_for(LONG, || inside.exists()),
+        "the holder never got in"
+    );
+    let doctor = || {
+        let out = Bg::spawn(
+            ctx.steady()
+                .args(["doctor", "--lock-url"])
+                .arg(pg.url())
+                .arg("--cache")
+                .arg(&cache)
+                .args(["--", "touch", "x"]),
+        )
+        .finish_within(LONG)
+        .expect("steady doctor hung");
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+        stdout(&out)
+            .lines()
+            .find_map(|l| l.strip_prefix("remote lock"))
+            .unwrap_or_default()
+            .trim()
+            .to_owned()
+    };
+    let line = doctor();
+    let keys = advisory_keys(&pg);
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    assert!(
+        line.starts_with(&format!(
+            "an exclusive advisory lock in PostgreSQL at 127.0.0.1:{}/postgres, named by the \
+             cache's canonical path (key {}), taken after the local one; held now by pid {} on {} \
+             (`hold ",
+            pg.port,
+            keys[0],
+            a.pid(),
+            hostname()
+        )) && line.contains(", connected for ")
+            && line.ends_with(", 0 waiting"),
+        "{line}"
+    );
+    let out = Bg::spawn(ctx.steady().env("STEADY_LOCK_URL", pg.url()).arg("status"))
+        .finish_within(LONG)
+        .expect("steady status hung");
+    let text = stdout(&out);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let entries = status_entries(&text, &cache.canonicalize().unwrap().display().to_string());
+    assert!(
+        entries.len() == 2
+            && entries[0].contains("  lock:    flock on the directory itself")
+            && entries[1].contains(&format!(
+                "  lock:    advisory lock in PostgreSQL at 127.0.0.1:{}/postgres, key {}:",
+                pg.port, keys[0]
+            ))
+            && entries[1].contains(&format!("  held by: pid {} on ", a.pid())),
+        "the cache is not named by its path both locally and in PostgreSQL:\n{text}"
+    );
+    touch(&release);
+    assert_eq!(code(&a.finish()), 0);
+    let line = doctor();
+    assert!(
+        line.ends_with("taken after the local one; free now"),
+        "{line}"
+    );
+}
+
+/// A lock server that cannot be reached: `steady status` still lists the local locks, then
+/// says so in one `steady:` line and a hint, exits 75 as a run that cannot reach it would, and
+/// does not hang. The password in the URL is not shown.
+#[test]
+fn status_with_an_unreachable_server_lists_the_local_locks_and_says_so() {
+    if !cfg!(feature = "postgres") {
+        skip("steady was built without the `postgres` feature");
+        return;
+    }
+    let ctx = Ctx::new();
+    holder(&ctx);
+    let (inside, release) = (ctx.path("inside"), ctx.path("release"));
+    let a = Bg::spawn(
+        ctx.steady()
+            .arg("--cache")
+            .arg(ctx.cache())
+            .arg("--")
+            .arg("hold")
+            .arg(&inside)
+            .arg(&release),
+    );
+    assert!(
+        wait_for(LONG, || inside.exists()),
+        "the holder never got in"
+    );
+    let holder_pid = a.pid();
+    let nobody = free_port();
+    let out = Bg::spawn(
+        ctx.steady()
+            .env(
+                "STEADY_LOCK_URL",
+                format!("postgres://u:hunter2@127.0.0.1:{nobody}/db"),
+            )
+            .arg("status"),
+    )
+    .finish_within(LONG)
+    .expect("steady status hung on an unreachable server");
+    touch(&release);
+    assert_eq!(code(&a.finish()), 0);
+    let (text, err) = (stdout(&out), stderr(&out));
+    assert_eq!(code(&out), 75, "{err}");
+    let local = ctx.cache().canonicalize().unwrap().display().to_string();
+    let entry = status_entry(&text, &local)
+        .unwrap_or_else(|| panic!("the local lock is not listed:\n{text}"));
+    assert!(
+        entry.contains(&format!(
+            "  held by: pid {} (exclusive, held for ",
+            holder_pid
+        )),
+        "{entry}"
+    );
+    assert_steady_lines(&err, 1);
+    assert!(
+        err.contains(&format!(
+            "steady: cannot reach PostgreSQL at 127.0.0.1:{nobody}/db"
+        )),
+        "{err}"
+    );
+    assert_eq!(
+        err.lines().filter(|l| l.starts_with("hint: ")).count(),
+        1,
+        "{err}"
+    );
+    assert!(
+        !format!("{text}{err}").contains("hunter2"),
+        "the password leaked"
+    );
+}
+
+/// The password of a lock URL stays out of everything `status` and `doctor` print about the
+/// server's locks: the server's address, the holder's command line (its own `--lock-url`), and
+/// a login the server refuses (exit 125, one `steady:` line and a hint).
+#[test]
+fn status_and_doctor_never_show_the_lock_urls_password() {
+    let Some(pg) = Pg::start(None) else { return };
+    let ctx = Ctx::new();
+    holder(&ctx);
+    // The server trusts everyone; the password is there to be hidden.
+    let url = format!("postgres://postgres:hunter2@127.0.0.1:{}/postgres", pg.port);
+    let (inside, release) = (ctx.path("inside"), ctx.path("release"));
+    let a = Bg::spawn(
+        ctx.steady()
+            .arg("--lock-url")
+            .arg(&url)
+            .args(["--lock-namespace", "fleet", "--cache"])
+            .arg(ctx.cache())
+            .arg("--")
+            .arg("hold")
+            .arg(&inside)
+            .arg(&release),
+    );
+    assert!(
+        wait_for(LONG, || inside.exists()),
+        "the holder never got in"
+    );
+    let holder_pid = a.pid();
+    let status = |url: &str| {
+        Bg::spawn(
+            ctx.steady()
+                .env("STEADY_LOCK_URL", url)
+                .env("STEADY_LOCK_NAMESPACE", "fleet")
+                .arg("status"),
+        )
+        .finish_within(LONG)
+        .expect("steady status hung")
+    };
+    let listed = status(&url);
+    let refused = status(&format!(
+        "postgres://postgres:hunter2@127.0.0.1:{}/nosuchdb",
+        pg.port
+    ));
+    let doctor = Bg::spawn(
+        ctx.steady()
+            .args(["doctor", "--lock-url"])
+            .arg(&url)
+            .args(["--lock-namespace", "fleet", "--cache"])
+            .arg(ctx.path("other-cache"))
+            .args(["--", "true"]),
+    )
+    .finish_within(LONG)
+    .expect("steady doctor hung");
+    touch(&release);
+    assert_eq!(code(&a.finish()), 0);
+
+    let text = stdout(&listed);
+    assert_eq!(code(&listed), 0, "{}", stderr(&listed));
+    let entry = status_entry(&text, "namespace `fleet`")
+        .unwrap_or_else(|| panic!("no entry for the namespace:\n{text}"));
+    assert!(
+        entry.contains(&format!(
+            "in PostgreSQL at 127.0.0.1:{}/postgres, key ",
+            pg.port
+        )) && entry.contains(&format!("  held by: pid {} on ", holder_pid)),
+        "{entry}"
+    );
+    // The holder's local entry shows its command line, URL and all, with the password hidden.
+    assert!(
+        text.contains("--lock-url postgres://postgres:***@127.0.0.1:"),
+        "{text}"
+    );
+    let err = stderr(&refused);
+    assert_eq!(code(&refused), 125, "{err}");
+    assert_steady_lines(&err, 1);
+    assert!(
+        err.contains("refused steady's login") && err.contains("nosuchdb"),
+        "{err}"
+    );
+    assert!(err.contains("\nhint: "), "{err}");
+    let said = stdout(&doctor);
+    assert_eq!(code(&doctor), 0, "{}", stderr(&doctor));
+    assert!(
+        said.contains(&format!("; held now by pid {} on ", holder_pid)),
+        "{said}"
+    );
+    for out in [&listed, &refused, &doctor] {
+        let all = format!("{}{}", stdout(out), stderr(out));
+        assert!(!all.contains("hunter2"), "the password leaked:\n{all}");
+    }
+}

@@ -110,32 +110,173 @@ pub(super) fn hostname() -> String {
 /// Who holds advisory key `key` in this database, besides this session: the first holder
 /// described, and how many more share it.
 pub(super) fn holders(conn: &mut Conn, key: i64) -> Result<Option<String>, PgError> {
-    // pg_locks shows a bigint key as two oids: the high and the low 32 bits.
-    let k = key as u64;
-    let (hi, lo) = (k >> 32, k & 0xffff_ffff);
-    let rows = conn.query(&format!(
-        "SELECT l.pid, a.application_name, host(a.client_addr), \
-                extract(epoch FROM now() - a.backend_start)::bigint \
-         FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid \
-         WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 \
-           AND l.classid = {hi} AND l.objid = {lo} AND l.pid <> pg_backend_pid() \
-           AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) \
-         ORDER BY a.backend_start"
-    ))?;
-    let Some(first) = rows.first() else {
+    let held: Vec<Session> = sessions(conn, Some(key))?
+        .into_iter()
+        .filter(|s| s.granted)
+        .collect();
+    let Some(first) = held.first() else {
         return Ok(None);
     };
-    let field = |i: usize| first.get(i).cloned().flatten().unwrap_or_default();
-    let mut s = describe_holder(
-        &field(0),
-        &field(1),
-        &field(2),
-        field(3).parse().ok().map(Duration::from_secs),
-    );
-    if rows.len() > 1 {
-        s.push_str(&format!(", and {} other holder(s)", rows.len() - 1));
+    let mut s = first.describe();
+    if held.len() > 1 {
+        s.push_str(&format!(", and {} other holder(s)", held.len() - 1));
     }
     Ok(Some(s))
+}
+
+/// One session holding or waiting for an advisory lock, as the server shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    pub key: i64,
+    /// Holds the lock; else waits for it.
+    pub granted: bool,
+    pub exclusive: bool,
+    /// The server process serving the session (`pg_stat_activity.pid`).
+    pub backend: i32,
+    /// Who the session is, when it is a steady's: from its `application_name`.
+    pub steady: Option<SteadyClient>,
+    pub application_name: String,
+    /// Where the session connects from; empty for a Unix socket.
+    pub client_addr: String,
+    /// How long the session has been connected. steady asks for its lock as soon as it has
+    /// connected, so for a steady that waits this is how long it has waited; for a holder it
+    /// also counts any wait before the grant. Nothing closer is on the server: the holder's
+    /// keep-alive queries move `query_start` and `state_change` every few seconds.
+    pub connected_for: Option<Duration>,
+}
+
+/// The steady process behind a session, as its `application_name` names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SteadyClient {
+    pub pid: u32,
+    pub host: String,
+    /// The command it runs, ending in `…` where the server cut the name; empty when the
+    /// name carries none.
+    pub command: String,
+}
+
+impl Session {
+    /// As people want to read it, for a one-line message.
+    pub fn describe(&self) -> String {
+        describe_holder(
+            &self.backend.to_string(),
+            &self.application_name,
+            &self.client_addr,
+            self.connected_for,
+        )
+    }
+}
+
+/// The two halves pg_locks shows a bigint advisory key as: `classid` is the high 32 bits,
+/// `objid` the low ones (with `objsubid` 1 for the bigint form).
+fn key_halves(key: i64) -> (u32, u32) {
+    let k = key as u64;
+    ((k >> 32) as u32, k as u32)
+}
+
+fn key_from_halves(classid: u32, objid: u32) -> i64 {
+    ((u64::from(classid) << 32) | u64::from(objid)) as i64
+}
+
+/// The sessions holding or waiting for advisory locks of this database, besides this one:
+/// on `key` only, or on every bigint key (the form steady takes). Holders come first, then
+/// by key and by how long they have been connected.
+fn sessions(conn: &mut Conn, key: Option<i64>) -> Result<Vec<Session>, PgError> {
+    let only = key.map_or_else(String::new, |k| {
+        let (hi, lo) = key_halves(k);
+        format!("AND l.classid = {hi} AND l.objid = {lo} ")
+    });
+    let rows = conn.query(&format!(
+        "SELECT l.classid, l.objid, l.granted, l.mode, l.pid, a.application_name, \
+                host(a.client_addr), \
+                (extract(epoch FROM now() - a.backend_start) * 1000)::bigint \
+         FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid \
+         WHERE l.locktype = 'advisory' AND l.objsubid = 1 {only}\
+           AND l.pid <> pg_backend_pid() \
+           AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) \
+         ORDER BY NOT l.granted, l.classid, l.objid, a.backend_start"
+    ))?;
+    Ok(rows.iter().filter_map(|r| session_of(r)).collect())
+}
+
+/// A row of [`sessions`]' query; `None` for a row the server filled in unexpectedly.
+fn session_of(row: &[Option<String>]) -> Option<Session> {
+    let field = |i: usize| row.get(i).cloned().flatten().unwrap_or_default();
+    let app = field(5);
+    let steady = parse_application_name(&app).map(|(pid, host, command)| SteadyClient {
+        pid,
+        host: host.to_owned(),
+        // A name the server cut says so, rather than show a different command.
+        command: if !command.is_empty() && app.len() >= APP_NAME_MAX {
+            format!("{command}…")
+        } else {
+            command.to_owned()
+        },
+    });
+    Some(Session {
+        key: key_from_halves(field(0).parse().ok()?, field(1).parse().ok()?),
+        granted: field(2) == "t",
+        // ExclusiveLock or ShareLock: the only modes of an advisory lock.
+        exclusive: field(3) == "ExclusiveLock",
+        backend: field(4).parse().ok()?,
+        steady,
+        application_name: app,
+        client_addr: field(6),
+        connected_for: field(7).parse().ok().map(Duration::from_millis),
+    })
+}
+
+/// Why the server could not be asked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LookFailed {
+    pub failure: RemoteFailure,
+    /// What happened, naming the server without its password.
+    pub message: String,
+}
+
+/// Every advisory lock that a steady holds or waits for in the database of `server`, with
+/// every session on it (a `psql` holding one of steady's keys among them), over one short
+/// connection of its own. It takes no lock.
+pub fn steady_locks(server: &Server) -> Result<Vec<Session>, LookFailed> {
+    let all = look(server, None)?;
+    // Other applications' advisory locks in the same database are none of steady's business.
+    let ours: Vec<i64> = all
+        .iter()
+        .filter(|s| s.steady.is_some())
+        .map(|s| s.key)
+        .collect();
+    Ok(all.into_iter().filter(|s| ours.contains(&s.key)).collect())
+}
+
+/// The sessions holding or waiting for advisory key `key` in the database of `server`,
+/// steady's or not.
+pub fn sessions_on(server: &Server, key: i64) -> Result<Vec<Session>, LookFailed> {
+    look(server, Some(key))
+}
+
+fn look(server: &Server, key: Option<i64>) -> Result<Vec<Session>, LookFailed> {
+    let at = server.shown();
+    Conn::open(server)
+        .and_then(|mut c| sessions(&mut c, key))
+        .map_err(|e| match e {
+            PgError::Refused(why) => LookFailed {
+                failure: RemoteFailure::Refused,
+                message: format!("PostgreSQL at {at} refused steady's login: {why}"),
+            },
+            PgError::Query { code, message } => LookFailed {
+                failure: RemoteFailure::Refused,
+                message: format!(
+                    "PostgreSQL at {at} failed the query for its locks: {message} (SQLSTATE {code})"
+                ),
+            },
+            e => LookFailed {
+                failure: RemoteFailure::Unreachable,
+                message: format!(
+                    "cannot reach PostgreSQL at {at}: {}",
+                    describe_query_error(&e)
+                ),
+            },
+        })
 }
 
 /// A holder as people want to read it: the steady process and its machine where the
@@ -529,6 +670,44 @@ mod tests {
             "pid 12 on n1 (`uv sync`)"
         );
     }
+
+    #[test]
+    fn keys_come_back_whole_from_pg_locks_halves() {
+        for key in [0, 1, -1, i64::MIN, i64::MAX, advisory_key("namespace:ci")] {
+            let (hi, lo) = key_halves(key);
+            assert_eq!(key_from_halves(hi, lo), key);
+        }
+        // What pg_locks shows for pg_advisory_lock(-2): both halves all ones but the last bit.
+        assert_eq!(key_halves(-2), (4_294_967_295, 4_294_967_294));
+        let cut = application_name(12, "n1", &"x".repeat(100));
+        let row = |app: &str, addr: Option<&str>| -> Vec<Option<String>> {
+            [
+                Some("4294967295"),
+                Some("4294967294"),
+                Some("f"),
+                Some("ShareLock"),
+                Some("99"),
+                Some(app),
+                addr,
+                Some("1500"),
+            ]
+            .iter()
+            .map(|f| f.map(str::to_owned))
+            .collect()
+        };
+        let s = session_of(&row(&cut, None)).unwrap();
+        assert_eq!(
+            (s.key, s.granted, s.exclusive, s.backend),
+            (-2, false, false, 99)
+        );
+        assert_eq!(s.connected_for, Some(Duration::from_millis(1500)));
+        let client = s.steady.unwrap();
+        assert_eq!((client.pid, client.host.as_str()), (12, "n1"));
+        assert!(client.command.ends_with("xx…"), "{}", client.command);
+        let s = session_of(&row("psql", Some("10.0.0.5"))).unwrap();
+        assert_eq!((s.steady, s.client_addr.as_str()), (None, "10.0.0.5"));
+    }
+
     #[test]
     fn advisory_keys_are_fixed_per_identity() {
         // Machines running different builds must agree: the value is part of the protocol.

@@ -19,10 +19,12 @@
 //!
 //! Three files: `url` (what `--lock-url` says, parsed as libpq does), `wire` (one connection:
 //! socket, login, queries, all bounded by `poll`), `advisory` (the advisory lock on it, its
-//! holders, and the watch while it is held).
+//! holders, and the watch while it is held). `advisory` is also where `steady status` and
+//! `doctor` ask the server who holds and waits for steady's locks: all of steady's SQL is there.
 
 mod advisory;
 mod url;
 mod wire;
 
+pub use advisory::{Session, advisory_key, sessions_on, steady_locks};
 pub use url::Server;
