@@ -108,6 +108,11 @@ impl Record {
             text.push_str(&format!("proc {pid} {start}\n"));
         }
         for file in &self.files {
+            // The first write makes a file no one can have half-read yet: no rename, which on
+            // ext4 would also flush the data of the file it replaces.
+            if procs.is_empty() && self.write_new(file, &text) {
+                continue;
+            }
             let mut tmp = file.clone().into_os_string();
             tmp.push(".new");
             let written = std::fs::OpenOptions::new()
@@ -121,6 +126,22 @@ impl Record {
             if written.is_ok() {
                 let _ = std::fs::rename(&tmp, file);
             }
+        }
+    }
+}
+
+impl Record {
+    /// Creates `file` with `text`, if it does not exist yet.
+    fn write_new(&self, file: &Path, text: &str) -> bool {
+        let made = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(file);
+        match made {
+            Ok(mut f) => f.write_all(text.as_bytes()).is_ok(),
+            Err(_) => false,
         }
     }
 }
