@@ -83,15 +83,32 @@ fn move_pid(procs: &Path, pid: u32) {
     let _ = std::fs::write(procs, format!("{pid}\n"));
 }
 
-impl Cgroup {
-    /// A new cgroup for one attempt, or `None` where steady may not make one.
-    pub fn create() -> Option<Cgroup> {
-        use std::os::unix::fs::MetadataExt;
+/// Where this run may make its attempts' cgroups: steady's own cgroup, when this user owns
+/// it. Looked up once (steady never changes cgroup), with the stale ones of killed runs
+/// removed then. [`prepare`] does it before the lock is taken, so the lock is not held for it.
+fn home() -> Option<&'static Path> {
+    use std::os::unix::fs::MetadataExt;
+    static HOME: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
+    HOME.get_or_init(|| {
         let home = own_dir()?;
         if std::fs::metadata(&home).ok()?.uid() != crate::sys::euid() {
             return None;
         }
         remove_stale(&home);
+        Some(home)
+    })
+    .as_deref()
+}
+
+/// Finds the cgroup home ahead of the first attempt (work that needs no lock).
+pub fn prepare() {
+    home();
+}
+
+impl Cgroup {
+    /// A new cgroup for one attempt, or `None` where steady may not make one.
+    pub fn create() -> Option<Cgroup> {
+        let home = home()?.to_path_buf();
         let n = COUNT.fetch_add(1, Ordering::Relaxed);
         let dir = home.join(format!("steady-{}-{n}", std::process::id()));
         std::fs::create_dir(&dir).ok()?;

@@ -54,7 +54,13 @@ pub(super) fn fallback(
                 fd,
             )
         };
-        match lock_current(&file, &open, &is_current, plan) {
+        match lock_current(
+            &file,
+            t.key.as_os_str().as_encoded_bytes(),
+            &open,
+            &is_current,
+            plan,
+        ) {
             Ok(fd) => {
                 let id = t.key.as_os_str().as_encoded_bytes();
                 wait_for_stranded(&file, id, &fd, created.get(), plan)?;

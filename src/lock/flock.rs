@@ -7,7 +7,7 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use super::holders::{Holder, MARKER_PREFIX, holder_of};
+use super::holders::{Holder, MARKER_PREFIX, holder_among, holder_of};
 use super::{LockError, Plan};
 use crate::sys;
 use crate::ui;
@@ -45,13 +45,14 @@ pub(super) fn same_inode(at_path: Option<(u64, u64)>, fd: &OwnedFd) -> bool {
 /// "the" lock beside whoever locked the new one.
 pub(super) fn lock_current(
     path: &Path,
+    key: &[u8],
     open: &dyn Fn() -> Result<OwnedFd, Wait>,
     is_current: &dyn Fn(&OwnedFd) -> bool,
     plan: &Plan,
 ) -> Result<OwnedFd, Wait> {
     for _ in 0..REOPEN_LIMIT {
         let fd = open()?;
-        lock_fd(&fd, path, plan)?;
+        lock_fd(&fd, path, key, plan)?;
         if is_current(&fd) {
             return Ok(fd);
         }
@@ -108,9 +109,50 @@ pub(super) fn cannot(f: Flock) -> Wait {
     }
 }
 
+/// How long a waiter that cannot name the holder from the records waits before it asks
+/// `/proc/locks` (see [`name_holder`]).
+const QUIET_WAIT: Duration = Duration::from_millis(200);
+
+/// The holder of the lock on `fd` (the lock of `key`), named cheaply where it can be: a steady
+/// holder keeps a leftovers record of the lock, and its marker confirms it holds this very
+/// file. Reading `/proc/locks` instead takes the kernel's file-lock lock for writing, which
+/// waits for an RCU grace period (8-16 ms) and stalls every flock on the machine meanwhile:
+/// a queue of waiters that each read it slows the very hand-off they wait for (issue 18).
+fn name_holder(fd: &OwnedFd, key: &[u8], plan: &Plan, proc_locks: bool) -> Option<Holder> {
+    let recorded = super::leftovers::recorded_pids(key, plan.lock_dir);
+    holder_among(fd.as_raw_fd(), &recorded).or_else(|| {
+        if proc_locks {
+            holder_of(fd.as_raw_fd())
+        } else {
+            None
+        }
+    })
+}
+
+/// One blocking flock until `until` at the latest: `Ok(true)` when locked, `Ok(false)` when the
+/// time ran out.
+fn block_until(fd: &OwnedFd, exclusive: bool, until: Instant) -> Result<bool, Wait> {
+    loop {
+        if let Some(sig) = sys::stop_signal_pending() {
+            return Err(Wait::Failed(LockError::Interrupted(sig)));
+        }
+        let now = Instant::now();
+        if now >= until {
+            return Ok(false);
+        }
+        sys::set_alarm(Some((until - now).min(MAX_BLOCK)));
+        let r = classify(sys::flock(fd, exclusive, true));
+        sys::set_alarm(None);
+        match r {
+            Flock::Locked => return Ok(true),
+            Flock::Interrupted | Flock::Contended => {}
+            other => return Err(cannot(other)),
+        }
+    }
+}
+
 /// Locks `fd` (exclusive, or shared with `--shared`), waiting until `plan.give_up`.
-pub(super) fn lock_fd(fd: &OwnedFd, path: &Path, plan: &Plan) -> Result<(), Wait> {
-    let raw = fd.as_raw_fd();
+pub(super) fn lock_fd(fd: &OwnedFd, path: &Path, key: &[u8], plan: &Plan) -> Result<(), Wait> {
     let exclusive = !plan.shared;
     loop {
         match classify(sys::flock(fd, exclusive, false)) {
@@ -125,17 +167,28 @@ pub(super) fn lock_fd(fd: &OwnedFd, path: &Path, plan: &Plan) -> Result<(), Wait
         }
     }
     let started = Instant::now();
-    let holder = holder_of(raw);
-    let who = holder
-        .as_ref()
-        .map_or_else(|| "another process".to_owned(), Holder::describe);
     if plan.give_up.is_some_and(|g| started >= g) {
         return Err(Wait::Failed(LockError::TimedOut {
             path: path.to_path_buf(),
-            holder,
+            holder: name_holder(fd, key, plan, true),
             waited: Duration::ZERO,
         }));
     }
+    // A holder that is not named by its record yet (it has just taken the lock, or it is not
+    // a steady of this user) gets a short quiet wait first: most waits in a queue of short
+    // installs end within it, without a /proc/locks read.
+    let mut holder = name_holder(fd, key, plan, false);
+    if holder.is_none() {
+        let quiet = started + QUIET_WAIT;
+        if block_until(fd, exclusive, plan.give_up.map_or(quiet, |g| g.min(quiet)))? {
+            say_got(path, started);
+            return Ok(());
+        }
+        holder = name_holder(fd, key, plan, true);
+    }
+    let who = holder
+        .as_ref()
+        .map_or_else(|| "another process".to_owned(), Holder::describe);
     let how = if plan.shared { " (shared)" } else { "" };
     ui::status(&format!(
         "waiting for the lock{how} on `{}`, held by {who}",
@@ -151,12 +204,13 @@ pub(super) fn lock_fd(fd: &OwnedFd, path: &Path, plan: &Plan) -> Result<(), Wait
         if plan.give_up.is_some_and(|g| now >= g) {
             break Err(Wait::Failed(LockError::TimedOut {
                 path: path.to_path_buf(),
-                holder: holder_of(raw),
+                holder: name_holder(fd, key, plan, true),
                 waited: now - started,
             }));
         }
         if now >= next_progress {
-            let who = holder_of(raw).map_or_else(|| "another process".to_owned(), |h| h.describe());
+            let who = name_holder(fd, key, plan, true)
+                .map_or_else(|| "another process".to_owned(), |h| h.describe());
             ui::status(&format!(
                 "still waiting for the lock on `{}` after {}, held by {who}",
                 path.display(),
@@ -177,13 +231,17 @@ pub(super) fn lock_fd(fd: &OwnedFd, path: &Path, plan: &Plan) -> Result<(), Wait
     };
     sys::set_alarm(None);
     if result.is_ok() {
-        ui::detail(&format!(
-            "got the lock on `{}` after {}",
-            path.display(),
-            ui::human(started.elapsed())
-        ));
+        say_got(path, started);
     }
     result
+}
+
+fn say_got(path: &Path, started: Instant) {
+    ui::detail(&format!(
+        "got the lock on `{}` after {}",
+        path.display(),
+        ui::human(started.elapsed())
+    ));
 }
 
 /// A marker naming the lock behind `fd` and the time, readable by others in this process's

@@ -160,43 +160,52 @@ impl Drop for Record {
     }
 }
 
-/// Whether another steady process that is still running keeps a record of the lock `key`
-/// (the canonical path's bytes): it took that lock and has not ended. When this run holds the
-/// same lock all the same, that one may hold it on an earlier, replaced file or directory.
-/// Costs a listing of one small private directory, no `/proc/locks` read.
-pub(super) fn other_holder_recorded(key: &[u8], lock_dir: Option<&Path>) -> bool {
+/// The other steady processes, still running, that keep a record of the lock `key` (the
+/// canonical path's bytes): they took that lock and have not ended. Costs a listing of one
+/// small private directory, no `/proc/locks` read.
+pub(super) fn recorded_pids(key: &[u8], lock_dir: Option<&Path>) -> Vec<i32> {
     let Some(dir) = records_dir(lock_dir) else {
-        return false;
+        return Vec::new();
     };
     let stem = lock_file_name(Path::new(&*String::from_utf8_lossy(key)));
     let me = std::process::id() as i32;
     let Ok(entries) = std::fs::read_dir(dir) else {
-        return false;
+        return Vec::new();
     };
-    entries.flatten().any(|e| {
-        let name = e.file_name();
-        name.to_str()
-            .and_then(|n| {
-                n.strip_prefix(&stem)?
-                    .strip_prefix('.')?
-                    .strip_suffix(SUFFIX)
-            })
-            .and_then(|pid| pid.parse::<i32>().ok())
-            .is_some_and(|pid| pid != me && sys::pid_exists(pid))
-    })
+    entries
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name();
+            let pid = name.to_str()?.strip_prefix(&stem)?.strip_prefix('.')?;
+            pid.strip_suffix(SUFFIX)?.parse::<i32>().ok()
+        })
+        .filter(|&pid| pid != me && sys::pid_exists(pid))
+        .collect()
 }
 
-/// The private directory of this user's records, made if missing.
+/// The private directory of this user's records, made if missing. Found and checked once per
+/// run: the lock, the stranded-holder check and the record all ask for it.
 fn records_dir(lock_dir: Option<&Path>) -> Option<PathBuf> {
+    use std::sync::Mutex;
+    type Found = (Option<PathBuf>, Option<PathBuf>);
+    static FOUND: Mutex<Option<Found>> = Mutex::new(None);
+    let mut found = FOUND.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((asked, dir)) = found.as_ref()
+        && asked.as_deref() == lock_dir
+    {
+        return dir.clone();
+    }
     // Beside the fallback lock directory, not in it: that one holds only locks.
-    fallback_dirs(lock_dir)
+    let dir = fallback_dirs(lock_dir)
         .into_iter()
         .find_map(|c| {
             let mut c = c.ok()?;
             c.sub.push_str("-leftovers");
             c.open().ok()
         })
-        .map(|(_, path)| path)
+        .map(|(_, path)| path);
+    *found = Some((lock_dir.map(Path::to_path_buf), dir.clone()));
+    dir
 }
 
 /// Looks at every record of the lock `stem` in `dir` and stops the leftovers of dead holders.

@@ -425,8 +425,8 @@ fn lock_on_path(path: &Path, t: &Target, plan: &Plan) -> Result<(OwnedFd, bool),
             fd,
         )
     };
-    let fd = lock_current(path, &open, &is_current, plan)?;
     let id = t.key.as_os_str().as_bytes();
+    let fd = lock_current(path, id, &open, &is_current, plan)?;
     wait_for_stranded(path, id, &fd, t.created, plan).map_err(Wait::Failed)?;
     let was_dir =
         sys::fstat(fd.as_raw_fd()).is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFDIR);

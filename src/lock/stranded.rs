@@ -26,7 +26,7 @@ use crate::ui;
 /// object that was renamed away (not deleted) while it ran; this run neither created the new
 /// object nor finds their record.
 fn may_be_replacement(key: &[u8], created: bool, plan: &Plan) -> bool {
-    created || super::leftovers::other_holder_recorded(key, plan.lock_dir)
+    created || !super::leftovers::recorded_pids(key, plan.lock_dir).is_empty()
 }
 
 /// Waits for processes that still hold the lock of `key` on an earlier file or directory at
@@ -106,7 +106,7 @@ pub(super) fn wait_for_stranded(
                 "`{}` was deleted or replaced while pid {pid} held its lock; waiting for that holder too",
                 path.display()
             ));
-            match lock_fd(&fd, path, plan) {
+            match lock_fd(&fd, path, key, plan) {
                 Ok(()) | Err(Wait::Cannot(_)) => {}
                 Err(Wait::Failed(e)) => return Err(e),
             }

@@ -43,6 +43,9 @@ impl Supervisor<'_> {
             .chain(&s.locks)
             .cloned()
             .collect();
+        // Work that needs no lock is done before it, so that a queue of runs hands the lock
+        // on sooner.
+        crate::attempt::cgroup::prepare();
         if !lock_paths.is_empty() && !s.no_lock {
             let cache = cache_dir.as_deref().filter(|_| own_lock.is_none());
             match self.lock(&lock_paths, cache, deadline) {
