@@ -96,6 +96,8 @@ complete -c steady -n "__fish_steady_using_subcommand doctor" -l shared -d 'Take
 complete -c steady -n "__fish_steady_using_subcommand doctor" -s v -l verbose -d 'More steady: lines on stderr (STEADY_VERBOSE=1)'
 complete -c steady -n "__fish_steady_using_subcommand doctor" -s q -l quiet -d 'Only errors on stderr (STEADY_QUIET=1)'
 complete -c steady -n "__fish_steady_using_subcommand doctor" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c steady -n "__fish_steady_using_subcommand status" -l lock-url -d 'Also list the locks in this PostgreSQL server (postgres://user@host:port/db); the password may also come from PGPASSWORD' -r
+complete -c steady -n "__fish_steady_using_subcommand status" -l lock-namespace -d 'Name the lock of this namespace in the server\'s list (a key is a hash: only the namespaces and caches this machine knows are shown by name)' -r
 complete -c steady -n "__fish_steady_using_subcommand status" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c steady -n "__fish_steady_using_subcommand completions" -s h -l help -d 'Print help'
 complete -c steady -n "__fish_steady_using_subcommand help; and not __fish_seen_subcommand_from init doctor status completions help" -f -a "init" -d 'Print shell functions that run installers through steady'

@@ -59,7 +59,7 @@ fn main() -> ExitCode {
                 Err(e) => settings_error(&e),
             }
         }
-        Some(Sub::Status) => surface::status::run(),
+        Some(Sub::Status(args)) => surface::status::run(&args),
         Some(Sub::Completions { shell }) => match surface::completions::print(shell) {
             Ok(()) => Outcome::Success,
             Err(e) => {

@@ -82,14 +82,32 @@ pub enum Sub {
     ///
     /// For each lock: the cache or environment it protects, its scope (the path itself, or a
     /// per-user fallback lock file), the holder's pid and command, since when, and who waits.
-    /// With STEADY_LOCK_URL, then the locks steady holds or waits for in that PostgreSQL
-    /// server, from every machine.
-    Status,
+    /// With --lock-url (STEADY_LOCK_URL), then the locks steady holds or waits for in that
+    /// PostgreSQL server, from every machine.
+    Status(StatusArgs),
     /// Print a completion script for steady itself
     Completions {
         /// The shell to generate completions for
         shell: clap_complete::Shell,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Also list the locks in this PostgreSQL server (postgres://user@host:port/db); the
+    /// password may also come from PGPASSWORD
+    #[arg(
+        long,
+        env = env::LOCK_URL,
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    pub lock_url: Option<String>,
+
+    /// Name the lock of this namespace in the server's list (a key is a hash: only the
+    /// namespaces and caches this machine knows are shown by name)
+    #[arg(long, env = env::LOCK_NAMESPACE, value_name = "NAME")]
+    pub lock_namespace: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -15,6 +15,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
+use super::cli::StatusArgs;
 use crate::exit::Outcome;
 use crate::lock;
 use crate::lock::holders::{self, ProcLock};
@@ -56,7 +57,9 @@ struct Row {
     waiters: Vec<Party>,
 }
 
-pub fn run() -> Outcome {
+pub fn run(args: &StatusArgs) -> Outcome {
+    // As for a run: an empty value is unset.
+    let url = args.lock_url.as_deref().filter(|u| !u.is_empty());
     let rows = collect();
     // The local part goes out before steady connects anywhere, so that a slow or absent
     // server never hides it.
@@ -64,15 +67,16 @@ pub fn run() -> Outcome {
         return outcome;
     }
     #[cfg(feature = "postgres")]
-    if let Some(url) = remote::url() {
-        return remote::run(&url, &rows);
+    if let Some(url) = url {
+        let namespace = args.lock_namespace.as_deref().filter(|n| !n.is_empty());
+        return remote::run(url, namespace, &rows);
     }
     // As a run does: a lock server this build cannot ask is refused, not ignored.
     #[cfg(not(feature = "postgres"))]
-    if std::env::var_os(crate::env::LOCK_URL).is_some_and(|u| !u.is_empty()) {
+    if url.is_some() {
         ui::error(
-            "STEADY_LOCK_URL needs PostgreSQL support, which this steady was built without \
-             (cargo feature `postgres`), so its locks are not listed",
+            "--lock-url (STEADY_LOCK_URL) needs PostgreSQL support, which this steady was built \
+             without (cargo feature `postgres`), so its locks are not listed",
         );
         ui::hint("rebuild with the default features, or unset STEADY_LOCK_URL");
         return Outcome::SteadyFailed;
@@ -251,31 +255,24 @@ mod remote {
     use crate::exit::Outcome;
     use crate::lock::RemoteFailure;
     use crate::lock::remote::postgres::{self, Server, Session};
-    use crate::{env, lock, ui};
-
-    /// `STEADY_LOCK_URL`, unless unset or empty (as for a run).
-    pub(super) fn url() -> Option<String> {
-        std::env::var_os(env::LOCK_URL)
-            .filter(|u| !u.is_empty())
-            .map(|u| u.to_string_lossy().into_owned())
-    }
+    use crate::{lock, ui};
 
     /// Lists the server's locks; the exit status says whether it could. A server that cannot
     /// be reached exits 75 and one that refuses steady 125, as a run that needs the lock
     /// would: a script reading the status learns that the list is this machine's only.
-    pub(super) fn run(url: &str, local: &[Row]) -> Outcome {
+    pub(super) fn run(url: &str, namespace: Option<&str>, local: &[Row]) -> Outcome {
         // Only the keep-alive of a held lock uses this; status holds none.
         let server = match Server::parse(url, Duration::from_secs(5)) {
             Ok(s) => s,
             Err(why) => {
-                ui::error(&format!("STEADY_LOCK_URL: {why}"));
-                ui::hint("fix STEADY_LOCK_URL, or unset it to list this machine's locks only");
+                ui::error(&format!("--lock-url (STEADY_LOCK_URL): {why}"));
+                ui::hint("fix the URL, or leave it out to list this machine's locks only");
                 return Outcome::SteadyFailed;
             }
         };
         match postgres::steady_locks(&server) {
             Ok(sessions) => {
-                let text = render(&server, &sessions, &names(local));
+                let text = render(&server, &sessions, &names(local, namespace));
                 write(&text).err().unwrap_or(Outcome::Success)
             }
             Err(f) => {
@@ -299,8 +296,8 @@ mod remote {
 
     /// What this machine can tell of the keys: the caches it holds or waits for locally
     /// (named by their path, as a run without a namespace names its lock), and the namespace
-    /// of `STEADY_LOCK_NAMESPACE`. A key is a hash, so others stay keys.
-    fn names(local: &[Row]) -> Vec<(i64, String)> {
+    /// of `--lock-namespace`. A key is a hash, so others stay keys.
+    fn names(local: &[Row], namespace: Option<&str>) -> Vec<(i64, String)> {
         let mut names: Vec<(i64, String)> = local
             .iter()
             .map(|r| {
@@ -308,8 +305,8 @@ mod remote {
                 (postgres::advisory_key(&k.identity), r.key.clone())
             })
             .collect();
-        if let Some(ns) = std::env::var_os(env::LOCK_NAMESPACE).filter(|n| !n.is_empty()) {
-            let k = lock::remote_key_of(Path::new(""), Some(&ns.to_string_lossy()));
+        if let Some(ns) = namespace {
+            let k = lock::remote_key_of(Path::new(""), Some(ns));
             names.push((postgres::advisory_key(&k.identity), k.label));
         }
         names

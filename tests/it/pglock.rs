@@ -1166,6 +1166,23 @@ fn status_with_an_unreachable_server_lists_the_local_locks_and_says_so() {
         !format!("{text}{err}").contains("hunter2"),
         "the password leaked"
     );
+    // The same server named by the option, as `doctor` and a run take it.
+    let out = Bg::spawn(ctx.steady().args([
+        "status",
+        "--lock-url",
+        &format!("postgres://u:hunter2@127.0.0.1:{nobody}/db"),
+    ]))
+    .finish_within(LONG)
+    .expect("steady status --lock-url hung on an unreachable server");
+    let err = stderr(&out);
+    assert_eq!(code(&out), 75, "{err}");
+    assert!(
+        err.contains(&format!(
+            "steady: cannot reach PostgreSQL at 127.0.0.1:{nobody}/db"
+        )),
+        "{err}"
+    );
+    assert!(!err.contains("hunter2"), "the password leaked: {err}");
 }
 
 /// The password of a lock URL stays out of everything `status` and `doctor` print about the

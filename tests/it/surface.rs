@@ -393,7 +393,7 @@ fn doctor_lists_only_the_workarounds_that_apply() {
 /// doctor names the `--lock-url` lock it would also take, without connecting to the server
 /// (this one does not exist).
 #[test]
-fn doctor_names_the_remote_lock_without_connecting() {
+fn doctor_names_the_remote_lock_when_the_server_cannot_be_reached() {
     if !cfg!(feature = "postgres") {
         skip("steady was built without the `postgres` feature");
         return;
