@@ -7,7 +7,8 @@ usage: python3 bench/run.py [--quick] [--only SECTION,...] [--out FILE]
 
 Sections: passthrough, locked, queue, throughput, hang, recovery, overhead, scale.
 
-Needs: a release build of steady (target/release/steady), hyperfine, flock, timeout, GNU time
+Needs: a release build of steady: the static one (target/<arch>-unknown-linux-musl/release/steady,
+what the releases ship) where it was built, else target/release/steady; hyperfine, flock, timeout, GNU time
 (/usr/bin/time); uv and pip for the Python rows and npm for the npm rows (each skipped, and said
 so, without it).
 """
@@ -29,7 +30,9 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-STEADY = ROOT / "target" / "release" / "steady"
+GNU_BUILD = ROOT / "target" / "release" / "steady"
+STATIC_BUILD = ROOT / "target" / f"{platform.machine()}-unknown-linux-musl" / "release" / "steady"
+STEADY = STATIC_BUILD if STATIC_BUILD.exists() else GNU_BUILD
 sys.path.insert(0, str(ROOT / "bench"))
 import fixtures  # noqa: E402
 
@@ -221,6 +224,9 @@ def sec_passthrough(ctx, w):
     S, uv, q, work = ctx["S"], ctx["uv"], ctx["quick"], ctx["work"]
     runs = 100 if q else 500
     cmds = {"true": "true", "steady -- true": f"{S} -- true"}
+    gnu = ctx["gnu"]
+    if gnu:
+        cmds["steady (cargo install build) -- true"] = f"{gnu} -- true"
     if uv:
         cmds["uv --version"] = f"{uv} --version"
         cmds["steady -- uv --version"] = f"{S} -- {uv} --version"
@@ -240,6 +246,11 @@ def sec_passthrough(ctx, w):
         line += f", **+{d2 * 1000:.2f} ms** on `uv --version`"
         verdict("pass-through `steady -- uv --version` over `uv --version`", "≤ +1.0 ms", f"+{d2 * 1000:.2f} ms", d2 <= 0.001)
     w(line + ".\n")
+    if gnu:
+        d3 = statistics.median(t["steady (cargo install build) -- true"]) - statistics.median(t["true"])
+        w(f"The dynamically linked build that `cargo install` makes costs **+{d3 * 1000:.2f} ms** on `true`:")
+        w("loading the C library and relocating it is most of the difference.\n")
+        verdict("pass-through, `cargo install` build, over `true`", "none (figure)", f"+{d3 * 1000:.2f} ms", "n/a")
 
 
 def sec_locked(ctx, w):
@@ -247,15 +258,13 @@ def sec_locked(ctx, w):
     cache = work / "cache2"
     cache.mkdir(exist_ok=True)
     runs = 100 if q else 300
-    t = hyperfine(
-        {
-            "flock LOCK timeout 60 true": f"flock {work}/lock2 timeout 60 true",
-            "steady --cache DIR --timeout 60s -- true": f"{S} --cache {cache} --timeout 60s -- true",
-        },
-        runs,
-        20,
-        work,
-    )
+    cmds = {
+        "flock LOCK timeout 60 true": f"flock {work}/lock2 timeout 60 true",
+        "steady --cache DIR --timeout 60s -- true": f"{S} --cache {cache} --timeout 60s -- true",
+    }
+    if ctx["gnu"]:
+        cmds["steady (cargo install build) --cache DIR --timeout 60s -- true"] = f"{ctx['gnu']} --cache {cache} --timeout 60s -- true"
+    t = hyperfine(cmds, runs, 20, work)
     w("## A locked, supervised run\n")
     w("A trivial command under a lock and a timeout: steady against the field chain of `flock` and")
     w("`timeout`. Target (issue 18): 0.7× the chain or less. `bench/profile.sh` lists the syscalls")
@@ -267,6 +276,10 @@ def sec_locked(ctx, w):
     ratio = statistics.median(t["steady --cache DIR --timeout 60s -- true"]) / statistics.median(t["flock LOCK timeout 60 true"])
     w(f"\nsteady / chain: **{ratio:.2f}×**.\n")
     verdict("locked, supervised `true` vs `flock L timeout 60 true`", "≤ 0.7×", f"{ratio:.2f}×", ratio <= 0.7)
+    if ctx["gnu"]:
+        r2 = statistics.median(t["steady (cargo install build) --cache DIR --timeout 60s -- true"]) / statistics.median(t["flock LOCK timeout 60 true"])
+        w(f"The `cargo install` build / chain: {r2:.2f}×.\n")
+        verdict("locked, `cargo install` build, vs the chain", "none (figure)", f"{r2:.2f}×", "n/a")
 
 
 def sec_queue(ctx, w):
@@ -867,6 +880,7 @@ def main():
     S = str(STEADY)
     ctx = dict(
         S=S,
+        gnu=str(GNU_BUILD) if STEADY != GNU_BUILD and GNU_BUILD.exists() else None,
         quick=opts.quick,
         work=work,
         uv=shutil.which("uv"),
@@ -900,7 +914,8 @@ def main():
     w(f"| cores | {os.cpu_count()} |")
     w(f"| load average at the start | {os.getloadavg()[0]:.2f} |")
     w(f"| kernel | {platform.release()} |")
-    w(f"| steady | {sh(f'{S} --version')} (release build, commit {sh('git rev-parse --short HEAD', cwd=ROOT) if (ROOT / '.git').exists() else '?'}) |")
+    kind = "static (musl) release build, as shipped" if STEADY == STATIC_BUILD else "release build (gnu, dynamically linked: the static one was not built)"
+    w(f"| steady | {sh(f'{S} --version')} ({kind}, commit {sh('git rev-parse --short HEAD', cwd=ROOT) if (ROOT / '.git').exists() else '?'}) |")
     w(f"| hyperfine | {sh('hyperfine --version')} |")
     w(f"| uv | {sh(ctx['uv'] + ' --version') if ctx['uv'] else 'not installed'} |")
     w(f"| pip | {sh(ctx['pip'] + ' --version').split(' from ')[0] if ctx['pip'] else 'not installed'} |")

@@ -46,4 +46,14 @@ fi
 export PATH="$PWD/$venv/bin:$PATH"
 
 cargo build --release --quiet
+# The binary users get from the releases, the wheel and the Docker image is the static (musl)
+# one; it is what the figures are for. The gnu build above is what `cargo install` gives, and
+# is measured beside it where the two differ.
+static_target="$(uname -m)-unknown-linux-musl"
+if rustup target list --installed 2>/dev/null | grep -qx "$static_target" \
+    || rustup target add "$static_target" >/dev/null 2>&1; then
+    cargo build --release --quiet --target "$static_target"
+else
+    echo "bench: cannot add the Rust target $static_target; measuring the gnu build only" >&2
+fi
 exec python3 bench/run.py "$@"
