@@ -50,18 +50,34 @@ def sh(cmd, **kw):
     return subprocess.run(cmd, shell=True, check=True, text=True, capture_output=True, **kw).stdout.strip()
 
 
+ROUNDS = 10
+
+
 def hyperfine(commands, runs, warmup, work, shell="none", prepare=None):
-    """Runs hyperfine over {name: command}; returns {name: [seconds...]}."""
+    """Runs hyperfine over {name: command}; returns {name: [seconds...]}.
+
+    The runs are split into ROUNDS rounds that take the commands in turn (in reverse order
+    every other round): on a VM whose speed drifts by tens of percent over a minute, a command
+    measured after another would otherwise be compared with a different machine."""
     out = work / "hf.json"
-    args = ["hyperfine", "--style", "none", "--export-json", str(out), "--runs", str(runs), "--warmup", str(warmup)]
-    args += ["-N"] if shell == "none" else ["--shell", shell]
-    if prepare:
-        args += ["--prepare", prepare]
-    for name, cmd in commands.items():
-        args += ["-n", name, cmd]
-    subprocess.run(args, check=True, capture_output=True)
-    data = json.loads(out.read_text())
-    return {r["command"]: r["times"] for r in data["results"]}
+    rounds = max(1, min(ROUNDS, runs // 10))
+    times = {name: [] for name in commands}
+    for r in range(rounds):
+        per = runs // rounds + (1 if r < runs % rounds else 0)
+        args = ["hyperfine", "--style", "none", "--export-json", str(out), "--runs", str(per)]
+        args += ["--warmup", str(warmup if r == 0 else max(1, warmup // rounds))]
+        args += ["-N"] if shell == "none" else ["--shell", shell]
+        if prepare:
+            args += ["--prepare", prepare]
+        order = list(commands.items())
+        if r % 2:
+            order.reverse()
+        for name, cmd in order:
+            args += ["-n", name, cmd]
+        subprocess.run(args, check=True, capture_output=True)
+        for res in json.loads(out.read_text())["results"]:
+            times[res["command"]].extend(res["times"])
+    return times
 
 
 def stats(times):
@@ -873,6 +889,11 @@ def main():
     out = Path(opts.out) if opts.out else (ROOT / "target" / "BENCHMARKS.quick.md" if partial else ROOT / "BENCHMARKS.md")
     if not STEADY.exists():
         raise SystemExit("build first: cargo build --release")
+    # The build that bench/run.sh just ran, or anything else, must not weigh on the first rows.
+    settle_until = time.monotonic() + 120
+    while os.getloadavg()[0] > 1.0 and time.monotonic() < settle_until:
+        time.sleep(5)
+    load_at_start = os.getloadavg()[0]
     work = Path(tempfile.mkdtemp(prefix="steady-bench-"))
     env = {k: v for k, v in os.environ.items() if not k.startswith("STEADY_")}
     os.environ.clear()
@@ -904,18 +925,19 @@ def main():
     w("# Benchmarks\n")
     w("Produced by `bench/run.sh` (which builds the release binary, brings the tools and runs")
     w("`bench/run.py`). Every figure stands beside its baseline, measured in the same run on the same")
-    w("machine. Medians; the spread is the 5th–95th percentile where there are 20 or more runs, else")
-    w("min – max.\n")
+    w(f"machine; hyperfine rows are taken in up to {ROUNDS} rounds that alternate the commands, so that")
+    w("the machine's drift hits both sides. Medians; the spread is the 5th–95th percentile where")
+    w("there are 20 or more runs, else min – max.\n")
     if opts.quick:
         w("**Quick run (`--quick`): few repetitions, noisy; a smoke test of the scripts, not a measurement.**\n")
     if only != SECTIONS:
         w(f"Sections run: {', '.join(only)}.\n")
     w("| machine | |\n|---|---|")
     w(f"| cores | {os.cpu_count()} |")
-    w(f"| load average at the start | {os.getloadavg()[0]:.2f} |")
+    w(f"| load average at the start | {load_at_start:.2f} (1 min; waited up to 2 min for it to fall below 1.0) |")
     w(f"| kernel | {platform.release()} |")
     kind = "static (musl) release build, as shipped" if STEADY == STATIC_BUILD else "release build (gnu, dynamically linked: the static one was not built)"
-    w(f"| steady | {sh(f'{S} --version')} ({kind}, commit {sh('git rev-parse --short HEAD', cwd=ROOT) if (ROOT / '.git').exists() else '?'}) |")
+    w(f"| steady | {sh(f'{S} --version')}: {kind} |")
     w(f"| hyperfine | {sh('hyperfine --version')} |")
     w(f"| uv | {sh(ctx['uv'] + ' --version') if ctx['uv'] else 'not installed'} |")
     w(f"| pip | {sh(ctx['pip'] + ' --version').split(' from ')[0] if ctx['pip'] else 'not installed'} |")

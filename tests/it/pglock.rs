@@ -267,6 +267,20 @@ pub(crate) fn holder(ctx: &Ctx) {
     );
 }
 
+/// Starts `cmd` (a steady command line, its options given) on the `hold` fixture and returns
+/// once the command is inside the lock: the run, and the file whose creation lets it go.
+pub(crate) fn hold_inside(ctx: &Ctx, cmd: &mut Command, tag: &str) -> (Bg, PathBuf) {
+    holder(ctx);
+    let inside = ctx.path(&format!("inside{tag}"));
+    let release = ctx.path(&format!("release{tag}"));
+    let bg = Bg::spawn(cmd.arg("--").arg("hold").arg(&inside).arg(&release));
+    assert!(
+        wait_for(LONG, || inside.exists()),
+        "the holder never got in"
+    );
+    (bg, release)
+}
+
 /// `family`: starts a child and a `setsid` escapee, writes all three pids to `$1`, says it is
 /// inside (touches `$2`) and waits. With `$3`, it counts its runs there and from the second
 /// on only touches `$2` and succeeds.
@@ -395,18 +409,7 @@ fn kill_9_of_the_holder_lets_the_waiter_in_within_2s() {
     let Some(pg) = Pg::start(None) else { return };
     let ctx = Ctx::new();
     holder(&ctx);
-    let (inside, release) = (ctx.path("inside-a"), ctx.path("release-a"));
-    let a = Bg::spawn(
-        machine(&ctx, &pg, "a")
-            .arg("--")
-            .arg("hold")
-            .arg(&inside)
-            .arg(&release),
-    );
-    assert!(
-        wait_for(LONG, || inside.exists()),
-        "the holder never got in"
-    );
+    let (a, _release) = hold_inside(&ctx, &mut machine(&ctx, &pg, "a"), "-a");
     let entered = ctx.path("entered-b");
     let b = Bg::spawn(machine(&ctx, &pg, "b").arg("--").arg("touch").arg(&entered));
     assert!(
@@ -586,20 +589,9 @@ fn lock_timeout_expires_with_75_and_names_the_holder() {
     let Some(pg) = Pg::start(None) else { return };
     let ctx = Ctx::new();
     holder(&ctx);
-    let (inside, release) = (ctx.path("inside-a"), ctx.path("release-a"));
     // The server trusts everyone; the password is there to be hidden.
     let url = format!("postgres://postgres:hunter2@127.0.0.1:{}/postgres", pg.port);
-    let a = Bg::spawn(
-        machine_at(&ctx, &url, "a")
-            .arg("--")
-            .arg("hold")
-            .arg(&inside)
-            .arg(&release),
-    );
-    assert!(
-        wait_for(LONG, || inside.exists()),
-        "the holder never got in"
-    );
+    let (a, release) = hold_inside(&ctx, &mut machine_at(&ctx, &url, "a"), "-a");
     let who = format!("held by pid {} on {} (`hold ", a.pid(), hostname());
     for (timeout, least, most) in [
         ("1s", Duration::from_millis(900), Duration::from_secs(10)),
@@ -644,18 +636,7 @@ fn shared_readers_run_together_and_keep_writers_out() {
     let Some(pg) = Pg::start(None) else { return };
     let ctx = Ctx::new();
     holder(&ctx);
-    let (inside, release) = (ctx.path("inside-a"), ctx.path("release-a"));
-    let a = Bg::spawn(
-        machine(&ctx, &pg, "a")
-            .args(["--shared", "--"])
-            .arg("hold")
-            .arg(&inside)
-            .arg(&release),
-    );
-    assert!(
-        wait_for(LONG, || inside.exists()),
-        "the reader never got in"
-    );
+    let (a, release) = hold_inside(&ctx, machine(&ctx, &pg, "a").arg("--shared"), "-a");
     let out = run(machine(&ctx, &pg, "b")
         .args(["--shared", "--lock-timeout", "0", "--", "touch"])
         .arg(ctx.path("read")));
@@ -917,18 +898,7 @@ fn status_lists_postgresql_holders_and_waiters() {
     let Some(pg) = Pg::start(None) else { return };
     let ctx = Ctx::new();
     holder(&ctx);
-    let (inside, release) = (ctx.path("inside-a"), ctx.path("release-a"));
-    let a = Bg::spawn(
-        machine(&ctx, &pg, "a")
-            .arg("--")
-            .arg("hold")
-            .arg(&inside)
-            .arg(&release),
-    );
-    assert!(
-        wait_for(LONG, || inside.exists()),
-        "the holder never got in"
-    );
+    let (a, release) = hold_inside(&ctx, &mut machine(&ctx, &pg, "a"), "-a");
     let entered = ctx.path("entered-b");
     let b = Bg::spawn(machine(&ctx, &pg, "b").arg("--").arg("touch").arg(&entered));
     assert!(
@@ -1023,21 +993,14 @@ fn doctor_shows_the_postgresql_holder() {
     holder(&ctx);
     let cache = ctx.path("shared-cache");
     std::fs::create_dir(&cache).unwrap();
-    let (inside, release) = (ctx.path("inside"), ctx.path("release"));
-    let a = Bg::spawn(
+    let (a, release) = hold_inside(
+        &ctx,
         ctx.steady()
             .arg("--lock-url")
             .arg(pg.url())
             .arg("--cache")
-            .arg(&cache)
-            .arg("--")
-            .arg("hold")
-            .arg(&inside)
-            .arg(&release),
-    );
-    assert!(
-        wait_for(LONG, || inside.exists()),
-        "the holder never got in"
+            .arg(&cache),
+        "",
     );
     let doctor = || {
         let out = Bg::spawn(
@@ -1110,20 +1073,7 @@ fn status_with_an_unreachable_server_lists_the_local_locks_and_says_so() {
     }
     let ctx = Ctx::new();
     holder(&ctx);
-    let (inside, release) = (ctx.path("inside"), ctx.path("release"));
-    let a = Bg::spawn(
-        ctx.steady()
-            .arg("--cache")
-            .arg(ctx.cache())
-            .arg("--")
-            .arg("hold")
-            .arg(&inside)
-            .arg(&release),
-    );
-    assert!(
-        wait_for(LONG, || inside.exists()),
-        "the holder never got in"
-    );
+    let (a, release) = hold_inside(&ctx, ctx.steady().arg("--cache").arg(ctx.cache()), "");
     let holder_pid = a.pid();
     let nobody = free_port();
     let out = Bg::spawn(
@@ -1195,21 +1145,14 @@ fn status_and_doctor_never_show_the_lock_urls_password() {
     holder(&ctx);
     // The server trusts everyone; the password is there to be hidden.
     let url = format!("postgres://postgres:hunter2@127.0.0.1:{}/postgres", pg.port);
-    let (inside, release) = (ctx.path("inside"), ctx.path("release"));
-    let a = Bg::spawn(
+    let (a, release) = hold_inside(
+        &ctx,
         ctx.steady()
             .arg("--lock-url")
             .arg(&url)
             .args(["--lock-namespace", "fleet", "--cache"])
-            .arg(ctx.cache())
-            .arg("--")
-            .arg("hold")
-            .arg(&inside)
-            .arg(&release),
-    );
-    assert!(
-        wait_for(LONG, || inside.exists()),
-        "the holder never got in"
+            .arg(ctx.cache()),
+        "",
     );
     let holder_pid = a.pid();
     let status = |url: &str| {
