@@ -33,29 +33,6 @@ fn mkdir(p: &Path, mode: u32) -> PathBuf {
     p.to_path_buf()
 }
 
-/// The `hold` fixture: says it is inside (touches `$1`), then stays until `$2` exists.
-fn holder(ctx: &Ctx) {
-    ctx.fixture(
-        "hold",
-        "touch \"$1\"\ni=0\nwhile [ ! -e \"$2\" ]; do sleep 0.05; i=$((i+1)); [ $i -gt 1200 ] && exit 9; done\n",
-    );
-}
-
-/// Starts `cmd` (steady with its options) running `hold`; returns once the command is inside,
-/// with the file that lets it go.
-fn hold_with(ctx: &Ctx, mut cmd: Command, tag: &str) -> (Bg, PathBuf) {
-    holder(ctx);
-    let inside = ctx.path(&format!("inside-{tag}"));
-    let release = ctx.path(&format!("release-{tag}"));
-    cmd.arg("--").arg("hold").arg(&inside).arg(&release);
-    let bg = Bg::spawn(&mut cmd);
-    assert!(
-        wait_for(LONG, || inside.exists()),
-        "the holder `{tag}` never got in"
-    );
-    (bg, release)
-}
-
 /// steady with the flock shim: `flock` fails with `errno` on the given paths (all if empty).
 fn shimmed(ctx: &Ctx, shim: &Path, errno: i32, paths: &[&Path]) -> Command {
     let mut cmd = ctx.steady();
@@ -169,7 +146,7 @@ fn r1_fallback_lock_meets_across_tmpdir_and_xdg_runtime_dir() {
         .arg("--cache")
         .arg(&cache)
         .env("TMPDIR", ctx.path("tmp"));
-    let (holder, release) = hold_with(&ctx, a, "a");
+    let (holder, release) = hold_with(&ctx, &mut a, "a");
     let holder_pid = holder.pid();
     let out = run(shimmed(&ctx, &shim, libc::ENOLCK, &[&cache])
         .arg("-v")
@@ -532,7 +509,7 @@ fn r6_deleted_lock_does_not_admit_a_second_holder() {
     let locks = ctx.path("locks");
     let mut a = fallback_steady(&ctx, &shim, &locks);
     a.arg("-v");
-    let (holder, release) = hold_with(&ctx, a, "a");
+    let (holder, release) = hold_with(&ctx, &mut a, "a");
     let dir = locks.join(format!("steady-{}", euid()));
     let names = entries(&dir);
     assert_eq!(names.len(), 1, "{names:?}");
@@ -560,7 +537,7 @@ fn r6_deleted_lock_does_not_admit_a_second_holder() {
     let cache = ctx.cache().canonicalize().unwrap();
     let mut c = ctx.steady();
     c.arg("--cache").arg(&cache);
-    let (holder, release) = hold_with(&ctx, c, "c");
+    let (holder, release) = hold_with(&ctx, &mut c, "c");
     std::fs::remove_dir(&cache).unwrap();
     std::fs::create_dir(&cache).unwrap();
     let out = run(ctx.steady().arg("--cache").arg(&cache).args([
@@ -582,7 +559,7 @@ fn r6_deleted_lock_does_not_admit_a_second_holder() {
 
     // Replaced while a second run waits on it: that run, once it has the old file, moves to
     // the new one (held here) instead of going ahead.
-    let (holder, release) = hold_with(&ctx, fallback_steady(&ctx, &shim, &locks), "d");
+    let (holder, release) = hold_with(&ctx, &mut fallback_steady(&ctx, &shim, &locks), "d");
     let waiter =
         Bg::spawn(fallback_steady(&ctx, &shim, &locks).args(["-v", "--", "touch", "ran-b"]));
     assert!(
@@ -1206,7 +1183,7 @@ fn status_lists_holders_and_waiters() {
     let env = mkdir(&ctx.path("env"), 0o755).canonicalize().unwrap();
     let mut a = ctx.steady();
     a.arg("--cache").arg(&cache);
-    let (holder, release) = hold_with(&ctx, a, "a");
+    let (holder, release) = hold_with(&ctx, &mut a, "a");
     let waiter = Bg::spawn(
         ctx.steady()
             .args(["--shared", "--cache"])
@@ -1219,7 +1196,7 @@ fn status_lists_holders_and_waiters() {
         .arg(&env)
         .arg("--lock-dir")
         .arg(ctx.path("locks"));
-    let (file_holder, file_release) = hold_with(&ctx, f, "f");
+    let (file_holder, file_release) = hold_with(&ctx, &mut f, "f");
 
     // A waiter re-enters its wait now and then; ask until the listing shows it waiting.
     let mut text = String::new();

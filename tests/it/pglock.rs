@@ -259,28 +259,6 @@ impl Drop for Continue {
     }
 }
 
-/// `hold`: says it is inside (touches `$1`), then stays until `$2` exists.
-pub(crate) fn holder(ctx: &Ctx) {
-    ctx.fixture(
-        "hold",
-        "touch \"$1\"\ni=0\nwhile [ ! -e \"$2\" ]; do sleep 0.05; i=$((i+1)); [ $i -gt 1200 ] && exit 9; done\n",
-    );
-}
-
-/// Starts `cmd` (a steady command line, its options given) on the `hold` fixture and returns
-/// once the command is inside the lock: the run, and the file whose creation lets it go.
-pub(crate) fn hold_inside(ctx: &Ctx, cmd: &mut Command, tag: &str) -> (Bg, PathBuf) {
-    holder(ctx);
-    let inside = ctx.path(&format!("inside{tag}"));
-    let release = ctx.path(&format!("release{tag}"));
-    let bg = Bg::spawn(cmd.arg("--").arg("hold").arg(&inside).arg(&release));
-    assert!(
-        wait_for(LONG, || inside.exists()),
-        "the holder never got in"
-    );
-    (bg, release)
-}
-
 /// `family`: starts a child and a `setsid` escapee, writes all three pids to `$1`, says it is
 /// inside (touches `$2`) and waits. With `$3`, it counts its runs there and from the second
 /// on only touches `$2` and succeeds.
@@ -408,8 +386,7 @@ fn two_machines_with_one_namespace_never_overlap() {
 fn kill_9_of_the_holder_lets_the_waiter_in_within_2s() {
     let Some(pg) = Pg::start(None) else { return };
     let ctx = Ctx::new();
-    holder(&ctx);
-    let (a, _release) = hold_inside(&ctx, &mut machine(&ctx, &pg, "a"), "-a");
+    let (a, _release) = hold_with(&ctx, &mut machine(&ctx, &pg, "a"), "a");
     let entered = ctx.path("entered-b");
     let b = Bg::spawn(machine(&ctx, &pg, "b").arg("--").arg("touch").arg(&entered));
     assert!(
@@ -588,10 +565,9 @@ fn lost_lock_is_taken_again_before_the_retry() {
 fn lock_timeout_expires_with_75_and_names_the_holder() {
     let Some(pg) = Pg::start(None) else { return };
     let ctx = Ctx::new();
-    holder(&ctx);
     // The server trusts everyone; the password is there to be hidden.
     let url = format!("postgres://postgres:hunter2@127.0.0.1:{}/postgres", pg.port);
-    let (a, release) = hold_inside(&ctx, &mut machine_at(&ctx, &url, "a"), "-a");
+    let (a, release) = hold_with(&ctx, &mut machine_at(&ctx, &url, "a"), "a");
     let who = format!("held by pid {} on {} (`hold ", a.pid(), hostname());
     for (timeout, least, most) in [
         ("1s", Duration::from_millis(900), Duration::from_secs(10)),
@@ -635,8 +611,7 @@ fn lock_timeout_expires_with_75_and_names_the_holder() {
 fn shared_readers_run_together_and_keep_writers_out() {
     let Some(pg) = Pg::start(None) else { return };
     let ctx = Ctx::new();
-    holder(&ctx);
-    let (a, release) = hold_inside(&ctx, machine(&ctx, &pg, "a").arg("--shared"), "-a");
+    let (a, release) = hold_with(&ctx, machine(&ctx, &pg, "a").arg("--shared"), "a");
     let out = run(machine(&ctx, &pg, "b")
         .args(["--shared", "--lock-timeout", "0", "--", "touch"])
         .arg(ctx.path("read")));
@@ -897,8 +872,7 @@ fn advisory_keys(pg: &Pg) -> Vec<String> {
 fn status_lists_postgresql_holders_and_waiters() {
     let Some(pg) = Pg::start(None) else { return };
     let ctx = Ctx::new();
-    holder(&ctx);
-    let (a, release) = hold_inside(&ctx, &mut machine(&ctx, &pg, "a"), "-a");
+    let (a, release) = hold_with(&ctx, &mut machine(&ctx, &pg, "a"), "a");
     let entered = ctx.path("entered-b");
     let b = Bg::spawn(machine(&ctx, &pg, "b").arg("--").arg("touch").arg(&entered));
     assert!(
@@ -990,17 +964,16 @@ fn status_lists_postgresql_holders_and_waiters() {
 fn doctor_shows_the_postgresql_holder() {
     let Some(pg) = Pg::start(None) else { return };
     let ctx = Ctx::new();
-    holder(&ctx);
     let cache = ctx.path("shared-cache");
     std::fs::create_dir(&cache).unwrap();
-    let (a, release) = hold_inside(
+    let (a, release) = hold_with(
         &ctx,
         ctx.steady()
             .arg("--lock-url")
             .arg(pg.url())
             .arg("--cache")
             .arg(&cache),
-        "",
+        "holder",
     );
     let doctor = || {
         let out = Bg::spawn(
@@ -1072,8 +1045,7 @@ fn status_with_an_unreachable_server_lists_the_local_locks_and_says_so() {
         return;
     }
     let ctx = Ctx::new();
-    holder(&ctx);
-    let (a, release) = hold_inside(&ctx, ctx.steady().arg("--cache").arg(ctx.cache()), "");
+    let (a, release) = hold_with(&ctx, ctx.steady().arg("--cache").arg(ctx.cache()), "holder");
     let holder_pid = a.pid();
     let nobody = free_port();
     let out = Bg::spawn(
@@ -1142,17 +1114,16 @@ fn status_with_an_unreachable_server_lists_the_local_locks_and_says_so() {
 fn status_and_doctor_never_show_the_lock_urls_password() {
     let Some(pg) = Pg::start(None) else { return };
     let ctx = Ctx::new();
-    holder(&ctx);
     // The server trusts everyone; the password is there to be hidden.
     let url = format!("postgres://postgres:hunter2@127.0.0.1:{}/postgres", pg.port);
-    let (a, release) = hold_inside(
+    let (a, release) = hold_with(
         &ctx,
         ctx.steady()
             .arg("--lock-url")
             .arg(&url)
             .args(["--lock-namespace", "fleet", "--cache"])
             .arg(ctx.cache()),
-        "",
+        "holder",
     );
     let holder_pid = a.pid();
     let status = |url: &str| {

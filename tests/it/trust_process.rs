@@ -14,7 +14,7 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
 use crate::common::*;
-use crate::pglock::{Pg, family, holder, machine};
+use crate::pglock::{Pg, family, machine};
 
 /// Generous: catches a hang, never a slow machine.
 const LONG: Duration = Duration::from_secs(60);

@@ -1,11 +1,33 @@
-//! Locks as the kernel shows them: holding and probing an flock from the test, reading who
-//! holds or waits on one from `/proc/locks`, and the `LD_PRELOAD` shim that makes `flock` fail
-//! with a chosen errno.
+//! Locks as the kernel shows them: holding and probing an flock from the test or through a
+//! steady run, reading who holds or waits on one from `/proc/locks`, and the `LD_PRELOAD` shim
+//! that makes `flock` fail with a chosen errno.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::skip;
+use super::{Bg, Ctx, skip, wait_for};
+
+/// `hold`: says it is inside (touches `$1`), then stays until `$2` exists (at most a minute).
+pub fn holder(ctx: &Ctx) {
+    ctx.fixture(
+        "hold",
+        "touch \"$1\"\ni=0\nwhile [ ! -e \"$2\" ]; do sleep 0.05; i=$((i+1)); [ $i -gt 1200 ] && exit 9; done\n",
+    );
+}
+
+/// Starts `cmd` (steady with its options) running `hold`; returns once the command is inside,
+/// with the file that lets it go.
+pub fn hold_with(ctx: &Ctx, cmd: &mut Command, tag: &str) -> (Bg, PathBuf) {
+    holder(ctx);
+    let inside = ctx.path(&format!("inside-{tag}"));
+    let release = ctx.path(&format!("release-{tag}"));
+    let bg = Bg::spawn(cmd.arg("--").arg("hold").arg(&inside).arg(&release));
+    assert!(
+        wait_for(std::time::Duration::from_secs(30), || inside.exists()),
+        "the holder `{tag}` never got in"
+    );
+    (bg, release)
+}
 
 /// Takes an flock on `path` from the test process until the returned file is dropped.
 pub fn hold_flock(path: &Path) -> std::fs::File {
