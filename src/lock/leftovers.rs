@@ -110,7 +110,7 @@ impl Record {
         for file in &self.files {
             // The first write makes a file no one can have half-read yet: no rename, which on
             // ext4 would also flush the data of the file it replaces.
-            if procs.is_empty() && self.write_new(file, &text) {
+            if procs.is_empty() && create_new(file, &text) {
                 continue;
             }
             let mut tmp = file.clone().into_os_string();
@@ -130,19 +130,17 @@ impl Record {
     }
 }
 
-impl Record {
-    /// Creates `file` with `text`, if it does not exist yet.
-    fn write_new(&self, file: &Path, text: &str) -> bool {
-        let made = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(file);
-        match made {
-            Ok(mut f) => f.write_all(text.as_bytes()).is_ok(),
-            Err(_) => false,
-        }
+/// Creates `file` with `text`, if it does not exist yet.
+fn create_new(file: &Path, text: &str) -> bool {
+    let made = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(file);
+    match made {
+        Ok(mut f) => f.write_all(text.as_bytes()).is_ok(),
+        Err(_) => false,
     }
 }
 

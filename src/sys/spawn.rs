@@ -208,7 +208,7 @@ impl Prepared {
 pub fn spawn(spec: SpawnSpec<'_>) -> io::Result<Spawned> {
     let cgroup = spec.cgroup.map(|fd| fd.as_raw_fd());
     let new_group = spec.new_group;
-    let caught: Vec<Signal> = spec.caught.to_vec();
+    let caught = spec.caught;
     let mut p = Prepared::new(spec)?;
     let argv = Prepared::pointers(&p.argv);
     let envp = Prepared::pointers(&p.envp);
@@ -229,7 +229,7 @@ pub fn spawn(spec: SpawnSpec<'_>) -> io::Result<Spawned> {
         dups: p.dups,
         new_group,
         parent,
-        caught: &caught,
+        caught,
         err: err_write.as_raw_fd(),
     };
     let mut in_cgroup = false;
